@@ -1,0 +1,77 @@
+"""`specdeck` command line: every step of the workflow is a command; the TUI calls the same core."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from console import __version__
+
+# Sub-command modules under console.commands, in the order `--help` lists them.
+COMMANDS: tuple[str, ...] = (
+    "validate",
+    "models",
+    "serve",
+    "logstats",
+    "report",
+    "import",
+)
+
+EPILOG = """\
+typical session:
+  specdeck models build                      build the tiny demo models (once, cached)
+  specdeck validate experiments/demo.toml    check an experiment and list its cells
+  specdeck serve experiments/demo.toml --cell tiny.bf16.ar.short.c1
+                                             bring up vLLM for one cell, show live stats
+  specdeck logstats runs/<run>/cells/<cell>/server.log
+                                             acceptance and throughput series of any vLLM log
+
+`specdeck COMMAND --help` explains each command.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="specdeck",
+        description="Terminal experiment console for speculative decoding and diffusion LMs on vLLM.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"specdeck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        modname = f"console.commands.{name.replace('-', '_')}_cmd" if name == "import" else f"console.commands.{name}"
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:  # command not built yet
+                continue
+            raise
+        p = sub.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

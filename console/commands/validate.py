@@ -1,0 +1,80 @@
+"""`specdeck validate FILE…`: check experiment files and list their cells, or every problem at once."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from console.spec.cells import Cell
+from console.spec.loader import SpecError, load_experiment
+
+NAME = "validate"
+HELP = "check experiment files; list their cells or every problem (file:line: key: message)"
+DESCRIPTION = """\
+Check one or more experiment TOML files against the schema and list the cells they expand to:
+model × technique × context × concurrency, minus `exclude` rules (or an explicit list), each with its
+stable id, its serving settings and which cells share one server.
+
+Every problem is printed at once as `file:line: key: message`, with the fix in the message.
+Exit code 0 when all files are valid, 1 otherwise.
+
+examples:
+  specdeck validate experiments/demo.toml
+  specdeck validate experiments/*.toml --quiet
+  specdeck validate experiments/study-h100.toml --args      # also show each server's vLLM arguments
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="+", metavar="FILE", help="experiment .toml files")
+    p.add_argument("-q", "--quiet", action="store_true", help="only say valid/invalid and the counts")
+    p.add_argument("--args", action="store_true", help="print the vLLM arguments of each serving config")
+
+
+def cell_table(cells: list[Cell]) -> str:
+    headers = ("cell id", "technique", "k", "ctx", "c", "max_len", "util", "server")
+    keys: dict[str, int] = {}
+    rows = []
+    for c in cells:
+        n = keys.setdefault(c.serving_key, len(keys) + 1)
+        rows.append((
+            c.id, c.technique.method, str(c.technique.k or "-"), str(c.context.tokens), str(c.concurrency),
+            str(c.serving.max_model_len or "-"), str(c.serving.gpu_memory_utilization or "-"), f"#{n}",
+        ))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*r) for r in rows]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.serve.argv import serving_args
+
+    bad = 0
+    for file in args.files:
+        try:
+            exp = load_experiment(file)
+        except SpecError as exc:
+            bad += 1
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            print(f"{file}: INVALID ({len(exc.problems)} problem(s))", file=sys.stderr)
+            continue
+        servers = len({c.serving_key for c in exp.cells})
+        toy = " (toy models)" if any(m.toy for m in exp.spec.models) else ""
+        print(f"{file}: valid — experiment {exp.spec.experiment.name!r}{toy}: "
+              f"{len(exp.cells)} cells, {servers} server configs, {len(exp.spec.benchmarks)} benchmarks")
+        if not args.quiet:
+            print(cell_table(exp.cells))
+        if args.args:
+            shown: set[str] = set()
+            for c in exp.cells:
+                if c.serving_key in shown:
+                    continue
+                shown.add(c.serving_key)
+                print(f"\nserver for {c.model.id}.{c.model.precision}.{c.technique.id}:")
+                print("  " + shlex.join(serving_args(c, exp.base_dir)))
+        print()
+    return 1 if bad else 0

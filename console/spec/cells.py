@@ -1,0 +1,186 @@
+"""Cells: one model × technique × context × concurrency, with its serving settings resolved."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from dataclasses import dataclass
+from itertools import product
+
+from console.spec.schema import (
+    METHODS_NEEDING_DRAFTER,
+    SERVING_DEFAULTS,
+    Context,
+    Experiment,
+    ModelSpec,
+    Rule,
+    Serving,
+    Technique,
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A unit of measurement: what the speed phase times and the evals score, with the exact serving
+    settings it ran under (disclosed in every report)."""
+
+    model: ModelSpec
+    technique: Technique
+    context: Context
+    concurrency: int
+    serving: Serving
+    drafter: str | None = None
+
+    @property
+    def id(self) -> str:
+        """Stable, readable: model.precision.technique.context.cN, e.g. gemma4-31b.fp8.mtp-k8.8k.c16."""
+        return (
+            f"{self.model.id}.{self.model.precision}.{self.technique.id}."
+            f"{self.context.label}.c{self.concurrency}"
+        )
+
+    @property
+    def method(self) -> str:
+        return self.technique.method
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.technique.method == "ar"
+
+    def serving_identity(self) -> dict[str, object]:
+        """What decides whether two cells can share one server: everything but context and concurrency."""
+        return {
+            "model": self.model.path,
+            "served_name": self.model.name,
+            "attach": self.model.attach.model_dump() if self.model.attach else None,
+            "technique": self.technique.model_dump(exclude={"id", "serving"}),
+            "drafter": self.drafter,
+            "serving": self.serving.model_dump(exclude={"startup_timeout_s"}),
+        }
+
+    @property
+    def serving_key(self) -> str:
+        blob = json.dumps(self.serving_identity(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def match_fields(self) -> dict[str, str]:
+        return match_fields(self.model, self.technique, self.context, self.concurrency)
+
+
+def match_fields(model: ModelSpec, technique: Technique, context: Context, concurrency: int) -> dict[str, str]:
+    """The values exclude and override rules match against."""
+    return {
+        "model": model.id,
+        "technique": technique.id,
+        "method": technique.method,
+        "precision": model.precision,
+        "context": context.label,
+        "concurrency": str(concurrency),
+    }
+
+
+def rule_matches(rule: Rule, values: dict[str, str]) -> bool:
+    """True when every field the rule sets matches (glob patterns; concurrency exactly)."""
+    for key, pattern in rule.model_dump(exclude_none=True).items():
+        if not fnmatch.fnmatchcase(values[key], str(pattern)):
+            return False
+    return True
+
+
+def drafter_for(model: ModelSpec, technique: Technique) -> str | None:
+    """The drafter a cell uses: the model's entry for the technique id, then for the method, then the
+    technique's own `draft_model`."""
+    return model.drafters.get(technique.id) or model.drafters.get(technique.method) or technique.draft_model
+
+
+class CellError(ValueError):
+    """A cell that cannot be formed; `path` points into the experiment file."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def resolve_serving(exp: Experiment, model: ModelSpec, technique: Technique, values: dict[str, str]) -> Serving:
+    serving = SERVING_DEFAULTS.layered(exp.serving).layered(model.serving).layered(technique.serving)
+    for override in exp.overrides:
+        if rule_matches(override.match, values):
+            serving = serving.layered(override.serving)
+    return serving
+
+
+def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
+    """All cells of an experiment in a stable order, and every problem found while forming them."""
+    models = {f"{m.id}.{m.precision}": m for m in exp.models}
+    techniques = {t.id: t for t in exp.techniques}
+    contexts = {c.label: c for c in exp.workload.contexts}
+    errors: list[CellError] = []
+    combos: list[tuple[str, str, str, int]] = []
+
+    def pick(kind: str, names: list[str], known: dict, path: tuple[str | int, ...]) -> list[str]:
+        """Resolve references; a model may be named `id` (every precision) or `id.precision`."""
+        out: list[str] = []
+        for name in names:
+            if name in known:
+                out.append(name)
+                continue
+            hits = [k for k in known if kind == "model" and k.split(".", 1)[0] == name]
+            if hits:
+                out.extend(hits)
+                continue
+            shown = sorted({k.split(".", 1)[0] for k in known} | set(known)) if kind == "model" else list(known)
+            errors.append(CellError(path, f"unknown {kind} {name!r}: declared are {', '.join(shown)}"))
+        return out
+
+    if exp.cells.explicit is not None:
+        for i, ec in enumerate(exp.cells.explicit):
+            base = ("cells", "explicit", i)
+            for m in pick("model", [ec.model], models, (*base, "model")):
+                for t in pick("technique", [ec.technique], techniques, (*base, "technique")):
+                    for c in pick("context", [ec.context], contexts, (*base, "context")):
+                        combos.append((m, t, c, ec.concurrency))
+    else:
+        for i, mx in enumerate(exp.cells.matrix):
+            base = ("cells", "matrix", i)
+            ms = pick("model", mx.models or list(models), models, (*base, "models"))
+            ts = pick("technique", mx.techniques or list(techniques), techniques, (*base, "techniques"))
+            cs = pick("context", mx.contexts or list(contexts), contexts, (*base, "contexts"))
+            ns = mx.concurrency or list(exp.workload.concurrency)
+            combos.extend(product(ms, ts, cs, ns))
+    if errors:
+        return [], errors
+
+    cells: list[Cell] = []
+    seen: set[str] = set()
+    for model_id, tech_id, ctx_label, conc in combos:
+        model, tech, ctx = models[model_id], techniques[tech_id], contexts[ctx_label]
+        values = match_fields(model, tech, ctx, conc)
+        if exp.cells.explicit is None and any(rule_matches(r, values) for r in exp.cells.exclude):
+            continue
+        drafter = drafter_for(model, tech)
+        if tech.method in METHODS_NEEDING_DRAFTER and not drafter:
+            errors.append(
+                CellError(
+                    ("techniques", list(techniques).index(tech.id)),
+                    f"technique {tech.id!r} ({tech.method}) needs a drafter for model {model.id!r}: add "
+                    f"drafters.{tech.id} = \"…\" to that model, draft_model to the technique, or an "
+                    f"exclude rule {{ model = \"{model.id}\", technique = \"{tech.id}\" }}",
+                )
+            )
+            continue
+        cell = Cell(
+            model=model,
+            technique=tech,
+            context=ctx,
+            concurrency=conc,
+            serving=resolve_serving(exp, model, tech, values),
+            drafter=drafter,
+        )
+        if cell.id in seen:
+            continue
+        seen.add(cell.id)
+        cells.append(cell)
+    if not cells and not errors:
+        errors.append(CellError(("cells",), "no cells left: every combination is excluded"))
+    return cells, errors

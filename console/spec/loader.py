@@ -1,0 +1,223 @@
+"""Load an experiment file: TOML → validated `Experiment` → cells, or every problem at once.
+
+Problems read `file:line: key: message` and name the fix, e.g.
+`experiments/x.toml:12: techniques[1].k: must be > 0 (got 0)`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from console.spec import schema
+from console.spec.cells import Cell, expand_cells
+from console.spec.locate import key_lines, line_of
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an experiment file, located and with the fix in the message."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+
+
+class SpecError(Exception):
+    """An experiment file that cannot be used; `problems` lists everything wrong, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class LoadedExperiment:
+    """A validated experiment, where it came from, and its cells."""
+
+    spec: schema.Experiment
+    path: Path
+    cells: list[Cell]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def cell(self, cell_id: str) -> Cell:
+        for c in self.cells:
+            if c.id == cell_id:
+                return c
+        close = difflib.get_close_matches(cell_id, [c.id for c in self.cells], n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `specdeck validate FILE` lists them"
+        raise KeyError(f"no cell {cell_id!r} in {self.path}{hint}")
+
+
+def format_path(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _model_at(path: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of `path` (for 'did you mean' suggestions)."""
+    current: Any = schema.Experiment
+    for part in path[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        info = current.model_fields.get(part)
+        if info is None:
+            return None
+        current = _inner_model(info.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", None)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in args or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _message(err: Any, path: tuple[str | int, ...]) -> str:
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "extra_forbidden":
+        owner = _model_at(path)
+        name = str(path[-1])
+        known = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else (f"; allowed: {', '.join(known)}" if known else "")
+        return f"unknown key `{name}`{hint}"
+    if kind == "missing":
+        return f"required key missing: add `{path[-1]} = …`"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        ctx = err.get("ctx", {})
+        op = {"greater_than": ">", "greater_than_equal": "≥", "less_than": "<", "less_than_equal": "≤"}[kind]
+        bound = next(iter(ctx.values()), "?")
+        return f"must be {op} {bound} (got {got!r})"
+    if kind == "literal_error":
+        return f"must be one of {err['ctx']['expected']} (got {got!r})"
+    if kind == "string_pattern_mismatch":
+        return f"{got!r} is not a valid id: use lower case letters, digits, '-' and '_' (e.g. gemma4-31b)"
+    if kind == "too_short":
+        return f"must not be empty (got {got!r})"
+    msg = err["msg"]
+    msg = msg.removeprefix("Value error, ")
+    if got is not None and not isinstance(got, dict | list) and "got" not in msg:
+        msg += f" (got {got!r})"
+    return msg
+
+
+def _strip_loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """Pydantic adds union-branch names and validator tags to locations; keep only data keys."""
+    return tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("function-", "literal[")))
+
+
+def parse_experiment(text: str, file: str) -> tuple[schema.Experiment | None, list[Problem]]:
+    """Validate TOML text; every problem at once."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        at = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = getattr(exc, "lineno", None) or (int(at.group(1)) if at else None)
+        msg = getattr(exc, "msg", None) or re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        return None, [Problem(file, line, "", f"not valid TOML: {msg}")]
+    lines = key_lines(text)
+    try:
+        return schema.Experiment.model_validate(data), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = _strip_loc(err["loc"])
+            problems.append(Problem(file, line_of(lines, path), format_path(path), _message(err, path)))
+        return None, problems
+
+
+def load_experiment(path: str | Path) -> LoadedExperiment:
+    """Read, validate and expand an experiment file, or raise `SpecError` with every problem."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([Problem(str(p), None, "", "no such file: check the path (experiments/*.toml)")]) from None
+    except IsADirectoryError:
+        raise SpecError([Problem(str(p), None, "", "is a directory, not an experiment .toml file")]) from None
+    spec, problems = parse_experiment(text, str(p))
+    if spec is None:
+        raise SpecError(problems)
+    lines = key_lines(text)
+    cells, cell_errors = expand_cells(spec)
+    problems = _semantic_problems(spec, cells, str(p), lines)
+    problems += [Problem(str(p), line_of(lines, e.path), format_path(e.path), str(e)) for e in cell_errors]
+    if problems:
+        raise SpecError(problems)
+    return LoadedExperiment(spec=spec, path=p, cells=cells)
+
+
+def _semantic_problems(spec: schema.Experiment, cells: list[Cell], file: str, lines: dict) -> list[Problem]:
+    """Rules across sections that a single field cannot check."""
+    problems: list[Problem] = []
+
+    def add(path: tuple[str | int, ...], message: str) -> None:
+        problems.append(Problem(file, line_of(lines, path), format_path(path), message))
+
+    sections: tuple[tuple[str, list[Any]], ...] = (
+        ("models", list(spec.models)),
+        ("techniques", list(spec.techniques)),
+        ("benchmarks", list(spec.benchmarks)),
+    )
+    for section, items in sections:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            # A model may appear once per precision (gemma4-31b at fp8 and at bf16).
+            key = f"{item.id}.{item.precision}" if section == "models" else item.id
+            if key in seen:
+                what = "id and precision" if section == "models" else "id"
+                add((section, i, "id"), f"duplicate {what} {key!r} (also {section}[{seen[key]}]): make it unique")
+            seen.setdefault(key, i)
+    for i, m in enumerate(spec.models):
+        if m.active_params_b and m.active_params_b > m.total_params_b:
+            add(("models", i, "active_params_b"), f"active params ({m.active_params_b}B) exceed total ({m.total_params_b}B)")
+    for i, b in enumerate(spec.benchmarks):
+        if b.options is None and b.floor is None:
+            add(("benchmarks", i), "set `options` (MCQ: smoke must beat chance) or `floor` (the least sane score)")
+    too_short: dict[str, list[str]] = {}
+    for cell in cells:
+        need = cell.context.tokens + spec.workload.output_tokens
+        if cell.serving.max_model_len is not None and cell.serving.max_model_len < need:
+            too_short.setdefault(f"{cell.serving.max_model_len}<{need}", []).append(cell.id)
+    for key, ids in too_short.items():
+        have, need = key.split("<")
+        add(
+            ("serving", "max_model_len"),
+            f"max_model_len {have} is shorter than context + output ({need}) for {len(ids)} cell(s), e.g. "
+            f"{ids[0]}: raise max_model_len for them (an [[overrides]] rule) or exclude that context",
+        )
+    return problems

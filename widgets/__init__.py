@@ -1,0 +1,1 @@
+"""Textual widgets for specdeck: data in, messages out; no processes, no HTTP."""
