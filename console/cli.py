@@ -11,6 +11,7 @@ from console import __version__
 
 # Sub-command modules under console.commands, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
+    "demo",
     "validate",
     "models",
     "serve",

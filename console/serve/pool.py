@@ -26,6 +26,7 @@ class ServerPool:
         models_dir: Path | None = None,
         on_event: Callable[[Event], None] | None = None,
         max_live: int = 1,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.run_id = run_id
@@ -34,6 +35,7 @@ class ServerPool:
         self.models_dir = models_dir
         self.on_event = on_event or (lambda e: None)
         self.max_live = max_live
+        self.extra_env = extra_env or {}
         self.live: dict[str, Server] = {}
 
     def log_path(self, cell: Cell) -> Path:
@@ -72,7 +74,8 @@ class ServerPool:
                 self._link_cell_log(cell, log)
                 self.on_event(ServerStarting(run_id=self.run_id, cell_id=cell.id, serving_key=key,
                                              command=plan.command_line(), log_path=str(log)))
-                server = start_server(plan, log, timeout_s=cell.serving.startup_timeout_s or 600)
+                server = start_server(plan, log, timeout_s=cell.serving.startup_timeout_s or 600,
+                                      extra_env=self.extra_env)
                 self.on_event(ServerReady(run_id=self.run_id, cell_id=cell.id, serving_key=key,
                                           url=server.base_url, startup_s=server.startup_s))
         except ServerStartError as exc:

@@ -1,0 +1,92 @@
+"""`specdeck demo`: the embedded default, end to end on toy models and real vLLM."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "demo"
+HELP = "build the toy models if missing and run experiments/demo.toml's servers on real vLLM"
+DESCRIPTION = """\
+The embedded default. Builds the tiny toy models once (cached), then for each serving config of
+experiments/demo.toml — AR, draft_model with an exact drafter, draft_model with a noisy drafter, ngram —
+starts a real vLLM server, times non-streaming 512-token requests with ignore_eos (tok/s = Σ
+completion_tokens / wall clock), reads acceptance from /metrics, and stops the server.
+
+The models are toys (random weights; the text is gibberish); the machinery is real.
+
+examples:
+  specdeck demo
+  specdeck demo --requests 8 --concurrency 4
+"""
+
+DEMO = Path(__file__).resolve().parents[2] / "experiments" / "demo.toml"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experiment", type=Path, default=DEMO, help="experiment file (default: the demo)")
+    p.add_argument("--requests", type=int, default=4, help="timed requests per server (default 4)")
+    p.add_argument("--concurrency", type=int, default=1, help="concurrent requests (default 1)")
+    p.add_argument("--max-tokens", type=int, default=512, help="output tokens per request (default 512)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.bench.quick import quick_speed
+    from console.models import build_models, default_models_dir
+    from console.run.paths import new_run_dir
+    from console.serve.metrics import acceptance_between, scrape
+    from console.serve.pool import ServerPool
+    from console.serve.server import ServerStartError, new_api_key
+    from console.spec.loader import SpecError, load_experiment
+
+    try:
+        exp = load_experiment(args.experiment)
+    except SpecError as exc:
+        print("\n".join(map(str, exc.problems)), file=sys.stderr)
+        return 1
+    print("building the toy models (cached after the first time) …", flush=True)
+    build_models(default_models_dir(), progress=lambda msg: print(f"  {msg}", flush=True))
+    run_dir = new_run_dir(exp.spec.experiment.name, "demo")
+    print(f"run folder: {run_dir}")
+    print("NOTE: toy models (random weights): the speed and acceptance are real, the text is not.\n")
+    firsts = {}
+    for cell in exp.cells:
+        firsts.setdefault(cell.serving_key, cell)
+    rows = []
+    words = (DEMO.parent.parent / "README.md").read_text().split()
+    with ServerPool(run_dir, run_id=run_dir.name, api_key=new_api_key(), base_dir=exp.base_dir) as pool:
+        for cell in firsts.values():
+            print(f"== {cell.technique.id}: starting vLLM …", flush=True)
+            try:
+                server = pool.acquire(cell)
+            except ServerStartError as exc:
+                print(f"   failed: {exc.reason}: {exc.message}\n   fix: {exc.fix}", file=sys.stderr)
+                rows.append((cell.technique.id, None, None, None, None))
+                continue
+            prompts = [" ".join(words[i * 40:(i + 1) * 40]) for i in range(args.requests)]
+            quick_speed(server.base_url, cell.model.name, prompts[:1], max_tokens=32, api_key=server.api_key)
+            before = scrape(server.base_url, api_key=server.api_key)
+            speed = quick_speed(server.base_url, cell.model.name, prompts, concurrency=args.concurrency,
+                                max_tokens=args.max_tokens, api_key=server.api_key)
+            acc = acceptance_between(before, scrape(server.base_url, api_key=server.api_key))
+            pos = " ".join(f"{r:.2f}" for r in acc.per_position_rates) if acc.num_drafts else "-"
+            mal = f"{acc.mean_acceptance_length:.2f}" if acc.mean_acceptance_length else "-"
+            print(f"   ready in {server.startup_s:.0f} s; {speed.tok_s:.0f} tok/s "
+                  f"({speed.completion_tokens} tokens / {speed.wall_s:.2f} s); acceptance length {mal}; "
+                  f"per position {pos}", flush=True)
+            if speed.errors or speed.short_responses:
+                print(f"   WARNING: {len(speed.errors)} errors, {speed.short_responses} short responses")
+            rows.append((cell.technique.id, server.startup_s, speed.tok_s, mal, pos))
+            pool.release(cell.serving_key)
+    base = next((r[2] for r in rows if r[0] == "ar" and r[2]), None)
+    print(f"\n{'technique':<16} {'start s':>8} {'tok/s':>8} {'vs AR':>6}  {'acc len':>7}  per position")
+    for tech, start, tok_s, mal, pos in rows:
+        if tok_s is None:
+            print(f"{tech:<16} {'failed':>8}")
+            continue
+        ratio = f"{tok_s / base:.2f}x" if base else "-"
+        print(f"{tech:<16} {start:>8.0f} {tok_s:>8.0f} {ratio:>6}  {mal:>7}  {pos}")
+    print(f"\n(c={args.concurrency}, {args.requests} requests × {args.max_tokens} tokens, non-streaming, "
+          f"ignore_eos; server logs under {run_dir})")
+    return 0 if all(r[2] for r in rows) else 1

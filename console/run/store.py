@@ -1,0 +1,293 @@
+"""`runs/<run>/state.sqlite`: the durable store of a run (WAL; every write committed as it happens).
+
+The runner writes cells, transitions, measurements, eval items, verdicts; the TUI and the CLI write only
+operator decisions (approve, reject, cancel, re-run smoke), which the runner consumes. Items are keyed by
+(cell, benchmark, stage, item id), so a resumed run never scores an item twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from console.run.states import CellState, check_transition
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cells (
+  cell_id TEXT PRIMARY KEY, position INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT,
+  serving_key TEXT, info TEXT NOT NULL DEFAULT '{}', updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS transitions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, cell_id TEXT NOT NULL, old TEXT, new TEXT NOT NULL,
+  reason TEXT, ts REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS measurements (
+  cell_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, ts REAL NOT NULL,
+  PRIMARY KEY (cell_id, kind, key));
+CREATE TABLE IF NOT EXISTS items (
+  cell_id TEXT NOT NULL, bench_id TEXT NOT NULL, stage TEXT NOT NULL, item_id TEXT NOT NULL,
+  data TEXT NOT NULL, correct INTEGER, ts REAL NOT NULL,
+  PRIMARY KEY (cell_id, bench_id, stage, item_id));
+CREATE TABLE IF NOT EXISTS eval_results (
+  cell_id TEXT NOT NULL, bench_id TEXT NOT NULL, stage TEXT NOT NULL, data TEXT NOT NULL, ts REAL NOT NULL,
+  PRIMARY KEY (cell_id, bench_id, stage));
+CREATE TABLE IF NOT EXISTS verdicts (
+  cell_id TEXT NOT NULL, bench_id TEXT NOT NULL, passed INTEGER NOT NULL, data TEXT NOT NULL, ts REAL NOT NULL,
+  PRIMARY KEY (cell_id, bench_id));
+CREATE TABLE IF NOT EXISTS decisions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, cell_id TEXT NOT NULL, bench_id TEXT, action TEXT NOT NULL,
+  who TEXT NOT NULL, reason TEXT, estimate TEXT, ts REAL NOT NULL, consumed REAL);
+CREATE TABLE IF NOT EXISTS runner (
+  id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, started REAL NOT NULL,
+  heartbeat REAL NOT NULL);
+"""
+
+DECISIONS = ("approve", "reject", "cancel", "rerun_smoke")
+
+
+@dataclass(frozen=True)
+class CellRow:
+    """A cell as the store knows it."""
+
+    cell_id: str
+    state: CellState
+    reason: str | None
+    serving_key: str | None
+    info: dict[str, Any]
+    updated: float
+
+
+@dataclass(frozen=True)
+class Decision:
+    """An operator's decision, waiting for the runner (consumed = None) or taken."""
+
+    id: int
+    cell_id: str
+    bench_id: str | None
+    action: str
+    who: str
+    reason: str | None
+    estimate: dict[str, Any] | None
+    ts: float
+    consumed: float | None
+
+
+class RunnerBusy(RuntimeError):
+    """Another runner owns this run (one runner per run)."""
+
+
+class Store:
+    """One run's state. Safe to share between threads of one process; open one per process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA busy_timeout=30000")
+        for stmt in SCHEMA.strip().split(";"):
+            if stmt.strip():
+                self.db.execute(stmt)
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, committed on exit (IMMEDIATE: writers queue instead of failing)."""
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- meta ----------------------------------------------------------------------------------------
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    # --- cells ---------------------------------------------------------------------------------------
+    def add_cells(self, cells: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Register cells (id, serving key, info) as planned; cells already known keep their state."""
+        now = time.time()
+        with self.tx() as c:
+            for pos, (cell_id, key, info) in enumerate(cells):
+                c.execute(
+                    "INSERT OR IGNORE INTO cells VALUES (?, ?, ?, NULL, ?, ?, ?)",
+                    (cell_id, pos, CellState.PLANNED.value, key, json.dumps(info), now),
+                )
+
+    def cells(self) -> list[CellRow]:
+        rows = self.db.execute(
+            "SELECT cell_id, state, reason, serving_key, info, updated FROM cells ORDER BY position"
+        ).fetchall()
+        return [CellRow(r[0], CellState(r[1]), r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+
+    def cell(self, cell_id: str) -> CellRow:
+        for row in self.cells():
+            if row.cell_id == cell_id:
+                return row
+        raise KeyError(f"no cell {cell_id!r} in this run")
+
+    def set_state(self, cell_id: str, new: CellState, reason: str | None = None) -> CellState:
+        """Move a cell, checking the state machine; returns the old state."""
+        with self.tx() as c:
+            row = c.execute("SELECT state FROM cells WHERE cell_id = ?", (cell_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no cell {cell_id!r} in this run")
+            old = CellState(row[0])
+            if old != new:
+                check_transition(old, new)
+            now = time.time()
+            c.execute("UPDATE cells SET state = ?, reason = ?, updated = ? WHERE cell_id = ?",
+                      (new.value, reason, now, cell_id))
+            c.execute("INSERT INTO transitions (cell_id, old, new, reason, ts) VALUES (?, ?, ?, ?, ?)",
+                      (cell_id, old.value, new.value, reason, now))
+        return old
+
+    def transitions(self, cell_id: str) -> list[tuple[str | None, str, str | None]]:
+        rows = self.db.execute(
+            "SELECT old, new, reason FROM transitions WHERE cell_id = ? ORDER BY id", (cell_id,)
+        ).fetchall()
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    # --- measurements and eval items -------------------------------------------------------------------
+    def put_measurement(self, cell_id: str, kind: str, key: str, data: dict[str, Any]) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?, ?)",
+                      (cell_id, kind, key, json.dumps(data), time.time()))
+
+    def measurements(self, cell_id: str | None = None, kind: str | None = None) -> list[tuple[str, str, str, dict]]:
+        q = "SELECT cell_id, kind, key, data FROM measurements WHERE 1=1"
+        args: list[Any] = []
+        if cell_id:
+            q += " AND cell_id = ?"
+            args.append(cell_id)
+        if kind:
+            q += " AND kind = ?"
+            args.append(kind)
+        return [(r[0], r[1], r[2], json.loads(r[3])) for r in self.db.execute(q + " ORDER BY ts", args)]
+
+    def put_item(self, cell_id: str, bench_id: str, stage: str, item_id: str, data: dict[str, Any],
+                 correct: bool | None) -> bool:
+        """Commit one scored item; False if it was already there (a resumed run never duplicates)."""
+        with self.tx() as c:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO items VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (cell_id, bench_id, stage, item_id, json.dumps(data),
+                 None if correct is None else int(correct), time.time()),
+            )
+            return cur.rowcount == 1
+
+    def done_items(self, cell_id: str, bench_id: str, stage: str) -> set[str]:
+        rows = self.db.execute(
+            "SELECT item_id FROM items WHERE cell_id = ? AND bench_id = ? AND stage = ?",
+            (cell_id, bench_id, stage),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def items(self, cell_id: str, bench_id: str, stage: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT item_id, data, correct FROM items WHERE cell_id = ? AND bench_id = ? AND stage = ? "
+            "ORDER BY ts", (cell_id, bench_id, stage)).fetchall()
+        return [{"item_id": r[0], **json.loads(r[1]), "correct": None if r[2] is None else bool(r[2])}
+                for r in rows]
+
+    def put_eval_result(self, cell_id: str, bench_id: str, stage: str, data: dict[str, Any]) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO eval_results VALUES (?, ?, ?, ?, ?)",
+                      (cell_id, bench_id, stage, json.dumps(data), time.time()))
+
+    def eval_results(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        rows = self.db.execute("SELECT cell_id, bench_id, stage, data FROM eval_results ORDER BY ts")
+        return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def put_verdict(self, cell_id: str, bench_id: str, passed: bool, data: dict[str, Any]) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?)",
+                      (cell_id, bench_id, int(passed), json.dumps(data), time.time()))
+
+    def verdicts(self, cell_id: str | None = None) -> list[tuple[str, str, bool, dict[str, Any]]]:
+        q, args = "SELECT cell_id, bench_id, passed, data FROM verdicts", []
+        if cell_id:
+            q, args = q + " WHERE cell_id = ?", [cell_id]
+        return [(r[0], r[1], bool(r[2]), json.loads(r[3])) for r in self.db.execute(q + " ORDER BY ts", args)]
+
+    # --- operator decisions ------------------------------------------------------------------------------
+    def decide(self, cell_id: str, action: str, who: str, *, bench_id: str | None = None,
+               reason: str | None = None, estimate: dict[str, Any] | None = None) -> int:
+        if action not in DECISIONS:
+            raise ValueError(f"action must be one of {DECISIONS} (got {action!r})")
+        with self.tx() as c:
+            cur = c.execute(
+                "INSERT INTO decisions (cell_id, bench_id, action, who, reason, estimate, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (cell_id, bench_id, action, who, reason, json.dumps(estimate) if estimate else None, time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def decisions(self, pending_only: bool = False) -> list[Decision]:
+        q = "SELECT id, cell_id, bench_id, action, who, reason, estimate, ts, consumed FROM decisions"
+        if pending_only:
+            q += " WHERE consumed IS NULL"
+        rows = self.db.execute(q + " ORDER BY id").fetchall()
+        return [Decision(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]) if r[6] else None, r[7], r[8])
+                for r in rows]
+
+    def consume(self, decision_id: int) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE decisions SET consumed = ? WHERE id = ?", (time.time(), decision_id))
+
+    # --- the runner lock -----------------------------------------------------------------------------------
+    def claim_runner(self, stale_after_s: float = 30.0) -> None:
+        """Become this run's only runner, or raise RunnerBusy naming the live one's pid."""
+        me, host, now = os.getpid(), socket.gethostname(), time.time()
+        with self.tx() as c:
+            row = c.execute("SELECT pid, host, heartbeat FROM runner WHERE id = 1").fetchone()
+            if row and row[0] != me and _alive(row[0], row[1], host) and now - row[2] < stale_after_s:
+                raise RunnerBusy(f"run is owned by runner pid {row[0]} on {row[1]} "
+                                 f"(heartbeat {now - row[2]:.0f} s ago): stop it first, or wait")
+            c.execute("INSERT OR REPLACE INTO runner VALUES (1, ?, ?, ?, ?)", (me, host, now, now))
+
+    def heartbeat(self) -> None:
+        with self.tx() as c:
+            c.execute("UPDATE runner SET heartbeat = ? WHERE id = 1 AND pid = ?", (time.time(), os.getpid()))
+
+    def release_runner(self) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM runner WHERE id = 1 AND pid = ?", (os.getpid(),))
+
+    def runner(self) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT pid, host, started, heartbeat FROM runner WHERE id = 1").fetchone()
+        return dict(zip(("pid", "host", "started", "heartbeat"), row, strict=True)) if row else None
+
+
+def _alive(pid: int, their_host: str, my_host: str) -> bool:
+    if their_host != my_host:
+        return True  # cannot check another machine: trust the heartbeat
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
