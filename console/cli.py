@@ -12,9 +12,16 @@ from console import __version__
 # Sub-command modules under console.commands, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
     "demo",
+    "tui",
     "validate",
     "models",
     "serve",
+    "run",
+    "status",
+    "approve",
+    "reject",
+    "resume",
+    "bench",
     "logstats",
     "report",
     "import",

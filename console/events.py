@@ -90,3 +90,105 @@ def from_dict(data: dict[str, Any]) -> Event:
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
     return cls(**kwargs)
+
+
+@register
+@dataclass(frozen=True)
+class RunStarted(Event):
+    """A runner took the run (fresh or resumed)."""
+
+    kind: ClassVar[str] = "run_started"
+    experiment: str = ""
+    cells: tuple[str, ...] = ()
+    resumed: bool = False
+    pid: int = 0
+
+
+@register
+@dataclass(frozen=True)
+class RunFinished(Event):
+    """The runner stopped: everything asked for is done, or it is waiting on nobody."""
+
+    kind: ClassVar[str] = "run_finished"
+    states: dict[str, str] = field(default_factory=dict)
+
+
+@register
+@dataclass(frozen=True)
+class CellStateChanged(Event):
+    """A cell moved in the state machine."""
+
+    kind: ClassVar[str] = "cell_state"
+    old: str = ""
+    new: str = ""
+    reason: str | None = None
+
+
+@register
+@dataclass(frozen=True)
+class PhaseProgress(Event):
+    """Long work reports done / total."""
+
+    kind: ClassVar[str] = "phase_progress"
+    phase: str = ""
+    done: int = 0
+    total: int = 0
+    detail: str = ""
+
+
+@register
+@dataclass(frozen=True)
+class EvalItemDone(Event):
+    """One benchmark item scored (committed to the store before this event is written)."""
+
+    kind: ClassVar[str] = "eval_item"
+    bench_id: str = ""
+    stage: str = ""
+    item_id: str = ""
+    correct: bool | None = None
+    extracted: str | None = None
+
+
+@register
+@dataclass(frozen=True)
+class EvalFinished(Event):
+    """A benchmark stage finished for a cell: the normalised result."""
+
+    kind: ClassVar[str] = "eval_result"
+    bench_id: str = ""
+    stage: str = ""
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@register
+@dataclass(frozen=True)
+class SmokeVerdictEvent(Event):
+    """The smoke gate's verdict for a cell × benchmark, with reasons and the full-run estimate."""
+
+    kind: ClassVar[str] = "smoke_verdict"
+    bench_id: str = ""
+    passed: bool = False
+    reasons: tuple[str, ...] = ()
+    score: float | None = None
+    estimate: dict[str, Any] = field(default_factory=dict)
+
+
+@register
+@dataclass(frozen=True)
+class ApprovalRequested(Event):
+    """A cell waits for an operator: `specdeck approve RUN CELL` or the TUI's approval dialog."""
+
+    kind: ClassVar[str] = "approval_requested"
+    estimate: dict[str, Any] = field(default_factory=dict)
+
+
+@register
+@dataclass(frozen=True)
+class ApprovalDecided(Event):
+    """An operator (or --yes-after-smoke) approved or rejected a full run."""
+
+    kind: ClassVar[str] = "approval_decided"
+    bench_id: str | None = None
+    approved: bool = False
+    who: str = ""
+    reason: str | None = None

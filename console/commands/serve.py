@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from console.serve.logparse import EngineStats, SpecDecodeStats
+
 NAME = "serve"
 HELP = "start vLLM for one cell, print its URL and live stats until Ctrl-C, then stop it cleanly"
 DESCRIPTION = """\
@@ -35,25 +37,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log", action="store_true", help="also echo every raw server log line")
 
 
-def _fmt_engine(e: object) -> str:
-    parts = [f"gen {getattr(e, 'generation_throughput', 0.0):7.1f} tok/s",
-             f"prompt {getattr(e, 'prompt_throughput', 0.0):7.1f} tok/s",
-             f"running {getattr(e, 'running', '?')}", f"waiting {getattr(e, 'waiting', '?')}"]
-    kv = getattr(e, "kv_cache_usage", None)
-    if kv is not None:
-        parts.append(f"KV {kv:.1f}%")
+def _fmt_engine(e: EngineStats) -> str:
+    parts = [f"gen {e.generation_throughput or 0.0:7.1f} tok/s", f"prompt {e.prompt_throughput or 0.0:7.1f} tok/s",
+             f"running {e.running}", f"waiting {e.waiting}"]
+    if e.kv_cache_usage_pct is not None:
+        parts.append(f"{e.kv_cache_device or ''} KV {e.kv_cache_usage_pct:.1f}%".strip())
     return "  ".join(parts)
 
 
-def _fmt_spec(e: object) -> str:
-    pos = " ".join(f"{r:.2f}" for r in getattr(e, "per_position_acceptance", []) or [])
-    return (f"accept len {getattr(e, 'mean_acceptance_length', 0.0):.2f}  "
-            f"draft acc {getattr(e, 'draft_acceptance_rate', 0.0) or 0.0:.1f}%  per position: {pos}")
+def _fmt_spec(e: SpecDecodeStats) -> str:
+    pos = " ".join(f"{r:.2f}" for r in e.per_position_acceptance)
+    rate = f"{100 * e.draft_acceptance_rate:.1f}%" if e.draft_acceptance_rate is not None else "-"
+    mal = f"{e.mean_acceptance_length:.2f}" if e.mean_acceptance_length is not None else "-"
+    return f"accept len {mal}  draft acc {rate}  per position: {pos}"
 
 
 def run(args: argparse.Namespace) -> int:
     from console.run.paths import new_run_dir
-    from console.serve.logparse import EngineStats, SpecDecodeStats, parse_line
+    from console.serve.logparse import parse_line
     from console.serve.pool import ServerPool
     from console.serve.server import ServerStartError, new_api_key
     from console.spec.loader import SpecError, load_experiment

@@ -212,6 +212,14 @@ class Store:
         return [{"item_id": r[0], **json.loads(r[1]), "correct": None if r[2] is None else bool(r[2])}
                 for r in rows]
 
+    def clear_stage(self, cell_id: str, stage: str) -> None:
+        """Forget a stage's items, results and (for smoke) verdicts, so it can be run again after a fix."""
+        with self.tx() as c:
+            c.execute("DELETE FROM items WHERE cell_id = ? AND stage = ?", (cell_id, stage))
+            c.execute("DELETE FROM eval_results WHERE cell_id = ? AND stage = ?", (cell_id, stage))
+            if stage == "smoke":
+                c.execute("DELETE FROM verdicts WHERE cell_id = ?", (cell_id,))
+
     def put_eval_result(self, cell_id: str, bench_id: str, stage: str, data: dict[str, Any]) -> None:
         with self.tx() as c:
             c.execute("INSERT OR REPLACE INTO eval_results VALUES (?, ?, ?, ?, ?)",

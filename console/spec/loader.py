@@ -54,10 +54,12 @@ class LoadedExperiment:
     spec: schema.Experiment
     path: Path
     cells: list[Cell]
+    origin_dir: Path | None = None
+    """Where relative paths resolve when the file is a run's frozen copy of the original."""
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent
+        return self.origin_dir or self.path.parent
 
     def cell(self, cell_id: str) -> Cell:
         for c in self.cells:
@@ -160,7 +162,7 @@ def parse_experiment(text: str, file: str) -> tuple[schema.Experiment | None, li
         return None, problems
 
 
-def load_experiment(path: str | Path) -> LoadedExperiment:
+def load_experiment(path: str | Path, origin_dir: Path | None = None) -> LoadedExperiment:
     """Read, validate and expand an experiment file, or raise `SpecError` with every problem."""
     p = Path(path)
     try:
@@ -178,7 +180,7 @@ def load_experiment(path: str | Path) -> LoadedExperiment:
     problems += [Problem(str(p), line_of(lines, e.path), format_path(e.path), str(e)) for e in cell_errors]
     if problems:
         raise SpecError(problems)
-    return LoadedExperiment(spec=spec, path=p, cells=cells)
+    return LoadedExperiment(spec=spec, path=p, cells=cells, origin_dir=origin_dir)
 
 
 def _semantic_problems(spec: schema.Experiment, cells: list[Cell], file: str, lines: dict) -> list[Problem]:

@@ -135,6 +135,7 @@ def test_specdeck_serve_until_ctrl_c(tmp_path, models_dir) -> None:
         lines.append(line)
         if line.startswith("ready:"):
             url = line.split()[1]
+        if line.startswith("api key:"):
             break
     assert url, "".join(lines)
     key = next(line.split()[-1] for line in lines if line.startswith("api key:"))

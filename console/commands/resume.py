@@ -1,0 +1,36 @@
+"""`specdeck resume RUN`: continue a run where it stopped (after a crash, a kill, or --until)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from console.commands.run import add_common, execute
+
+NAME = "resume"
+HELP = "continue a stopped or killed run; finished items are never redone"
+DESCRIPTION = """\
+Continue a run from its store: cells keep their states, measured speeds and scored items are kept,
+interrupted stages pick up at the first unfinished item. Uses the run's frozen copy of the experiment,
+so later edits to the original file do not change a run in flight.
+
+examples:
+  specdeck resume latest
+  specdeck resume runs/20261123-031502-demo --until full
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run folder, run id, or 'latest'")
+    add_common(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.run.locate import RunNotFound, find_run
+
+    try:
+        run_dir = find_run(args.run)
+    except RunNotFound as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return execute(None, args, run_dir, sys.argv[1:])

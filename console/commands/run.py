@@ -1,0 +1,117 @@
+"""`specdeck run EXPERIMENT`: speed → smoke → approval → full, durable and resumable."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+NAME = "run"
+HELP = "run an experiment: speed → 5-item smoke → your approval → full accuracy run (resumable)"
+DESCRIPTION = """\
+Take an experiment's cells through the whole workflow, one vLLM server per serving config:
+
+  1. speed   non-streaming Σ completion_tokens / wall clock, acceptance from /metrics
+  2. smoke   5 items per benchmark; sanity rules (not blank, extracted, not truncated, above chance)
+  3. approval  a cell whose smoke passed waits for `specdeck approve RUN CELL` (or the TUI), which is
+             shown the full-run cost estimate; idle servers are stopped meanwhile and restarted on approval
+  4. full    the approved benchmarks in full, every item committed as it finishes
+
+Everything lands in runs/<run-id>/ (state.sqlite, events.jsonl, cells/<cell>/…). Killed at any point,
+`specdeck resume RUN` continues where it stopped: finished items are never redone.
+
+examples:
+  specdeck run experiments/demo.toml                         # all the way, waiting for approvals
+  specdeck run experiments/demo.toml --until smoke           # stop after the smoke verdicts
+  specdeck run experiments/demo.toml --cells '*draft*c1' --detach   # survives the SSH session
+  specdeck run experiments/demo.toml --yes-after-smoke       # unattended: approve every passed smoke
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("experiment", help="experiment .toml file")
+    add_common(p)
+
+
+def add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cells", metavar="GLOB", help="only cells whose id matches, e.g. '*.mtp-k8.*'")
+    p.add_argument("--until", choices=("speed", "smoke", "full"), default="full",
+                   help="stop after this stage (default full)")
+    p.add_argument("--yes-after-smoke", action="store_true",
+                   help="approve every passed smoke without asking (unattended use; never the default)")
+    p.add_argument("--no-wait", action="store_true",
+                   help="exit when only approvals are left (resume later) instead of waiting for them")
+    p.add_argument("--idle-timeout", type=float, default=300.0, metavar="S",
+                   help="stop a server idle this long while waiting for approval (default 300)")
+    p.add_argument("--detach", action="store_true",
+                   help="run in the background in its own session (closing the terminal does not stop it)")
+    p.add_argument("--models-dir", type=Path, help="where @models/ paths point")
+    p.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
+
+
+def detach(argv: list[str], run_dir: Path) -> int:
+    """Re-start this command as a runner in its own session; its output goes to runner.log."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = (run_dir / "runner.log").open("ab")
+    cmd = [sys.executable, "-m", "console.cli", *argv, "--run-dir", str(run_dir)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    print(f"runner started in the background (pid {proc.pid}); run folder: {run_dir}")
+    print(f"  watch:   specdeck status {run_dir}      or   specdeck tui {run_dir}")
+    print(f"  output:  {run_dir / 'runner.log'}")
+    return 0
+
+
+def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | None, argv: list[str]) -> int:
+    from console.run.cli_output import EventPrinter
+    from console.run.paths import new_run_dir
+    from console.run.phases import RealPhases
+    from console.run.resolved import load_frozen
+    from console.run.runner import RunOptions, Runner
+    from console.run.store import RunnerBusy, Store
+    from console.spec.loader import SpecError, load_experiment
+
+    try:
+        if exp_path is not None:
+            exp = load_experiment(exp_path)
+        else:
+            assert run_dir is not None
+            store = Store(run_dir / "state.sqlite")
+            origin = store.meta("origin_dir")
+            store.close()
+            exp = load_frozen(run_dir, Path(origin) if origin else None)
+    except SpecError as exc:
+        print("\n".join(map(str, exc.problems)), file=sys.stderr)
+        return 1
+    if run_dir is None:
+        run_dir = new_run_dir(exp.spec.experiment.name)
+    if args.detach:
+        return detach([a for a in argv if a != "--detach"], run_dir)
+    opts = RunOptions(until=args.until, cells=args.cells, yes_after_smoke=args.yes_after_smoke,
+                      wait_for_approval=not args.no_wait, idle_timeout_s=args.idle_timeout,
+                      models_dir=args.models_dir)
+    printer = EventPrinter(run_dir)
+    try:
+        runner = Runner(exp, run_dir, RealPhases(models_dir=args.models_dir), opts, on_event=printer)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"run folder: {run_dir}")
+    if any(c.model.toy for c in runner.cells):
+        print("NOTE: toy models (random or tiny-trained weights): the machinery is real, the scores are not.")
+    try:
+        states = runner.run()
+    except RunnerBusy as exc:
+        print(exc, file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; continue with: specdeck resume {run_dir}", file=sys.stderr)
+        return 130
+    printer.summary(states)
+    return 1 if any(s == "failed" for s in states.values()) else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return execute(Path(args.experiment), args, args.run_dir, sys.argv[1:])

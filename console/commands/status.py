@@ -1,0 +1,53 @@
+"""`specdeck status RUN`: the cell table of a run, with states, reasons, speed and smoke verdicts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+NAME = "status"
+HELP = "show a run's cells: state and reason, tok/s, acceptance, smoke verdicts, pending approvals"
+DESCRIPTION = """\
+Read a run's store and print where every cell is, why, and what it measured; list the cells waiting
+for approval with their full-run estimate, and whether the runner is alive.
+
+examples:
+  specdeck status latest
+  specdeck status runs/20261123-031502-demo
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", nargs="?", default="latest", help="run folder, run id, or 'latest' (default)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.run.cli_output import cell_table
+    from console.run.locate import RunNotFound, find_run
+    from console.run.store import Store
+
+    try:
+        run_dir = find_run(args.run)
+    except RunNotFound as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    store = Store(run_dir / "state.sqlite")
+    print(f"run {run_dir.name}  ({store.meta('experiment', '?')})")
+    runner = store.runner()
+    if runner:
+        age = time.time() - runner["heartbeat"]
+        alive = "alive" if age < 30 else f"silent for {age:.0f} s (dead? `specdeck resume {run_dir}`)"
+        print(f"runner: pid {runner['pid']} on {runner['host']}, {alive}")
+    else:
+        print(f"runner: none (finished or stopped; `specdeck resume {run_dir}` continues)")
+    print()
+    print(cell_table(store))
+    waiting = [c for c in store.cells() if c.state.value == "awaiting_approval"]
+    if waiting:
+        print("\nwaiting for approval:")
+        for c in waiting:
+            est = [d.get("estimate") or {} for cid, _b, _p, d in store.verdicts(c.cell_id)]
+            hours = sum(e.get("gpu_hours") or 0 for e in est)
+            print(f"  {c.cell_id}: full run ≈ {hours:.2f} GPU-h   specdeck approve {run_dir} {c.cell_id}")
+    return 0

@@ -1,0 +1,102 @@
+"""Plain-text rendering of run events and cell tables for the CLI (the TUI renders the same events)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from console.events import Event
+from console.run.store import Store
+
+
+def describe(e: Event) -> str | None:
+    """One line for an event, or None for events too chatty for a terminal."""
+    d: dict[str, Any] = e.to_dict()
+    cell = f"{e.cell_id}: " if e.cell_id else ""
+    k = e.kind
+    if k == "run_started":
+        return f"run started ({'resumed' if d['resumed'] else 'new'}), {len(d['cells'])} cells, pid {d['pid']}"
+    if k == "cell_state":
+        return f"{cell}{d['old']} → {d['new']}" + (f"  ({d['reason']})" if d.get("reason") else "")
+    if k == "server_starting":
+        return f"{cell}starting vLLM: {d['command']}"
+    if k == "server_ready":
+        s = f" in {d['startup_s']:.0f} s" if d.get("startup_s") else ""
+        return f"{cell}server ready at {d['url']}{s}"
+    if k == "server_failed":
+        return f"{cell}server FAILED: {d['reason']}: {d['message']} — fix: {d['fix']}"
+    if k == "server_stopped":
+        left = "nothing survived" if not d["survivors"] else f"SURVIVORS {d['survivors']}"
+        return f"server stopped ({d['signal_used']}, {d['seconds']:.1f} s): {left}"
+    if k == "phase_progress":
+        return f"{cell}{d['phase']} {d['done']}/{d['total']} {d.get('detail') or ''}".rstrip()
+    if k == "smoke_verdict":
+        score = f"{d['score']:.3f}" if d.get("score") is not None else "-"
+        verdict = "PASSED" if d["passed"] else "FAILED"
+        lines = [f"{cell}smoke {d['bench_id']}: {verdict} (score {score})"]
+        lines += [f"    - {r}" for r in d["reasons"]]
+        est = d.get("estimate") or {}
+        if est.get("wall_s"):
+            lines.append(f"    full run: {est['items']} items ≈ {est['wall_s'] / 3600:.2f} h, "
+                         f"{est['gpu_hours']:.2f} GPU-h")
+        return "\n".join(lines)
+    if k == "approval_requested":
+        return (f"{cell}waiting for approval: specdeck approve {e.run_id} {e.cell_id}"
+                f"   (or reject …, or the TUI)")
+    if k == "approval_decided":
+        return f"{cell}full run {'APPROVED' if d['approved'] else 'REJECTED'} by {d['who']}"
+    if k == "eval_result":
+        r = d["result"]
+        score = f"{r['score']:.3f}" if r.get("score") is not None else "-"
+        return (f"{cell}{d['stage']} {d['bench_id']}: score {score} n={r['n']} blanks={r['blanks']} "
+                f"extraction failures={r['extraction_failures']} truncations={r['truncations']}")
+    if k == "run_finished":
+        return "run finished"
+    if k in ("eval_item",):
+        return None
+    return None
+
+
+class EventPrinter:
+    """Prints events as they happen (the runner's `on_event`)."""
+
+    def __init__(self, run_dir: Path, out: TextIO | None = None) -> None:
+        self.run_dir = run_dir
+        self.out = out or sys.stdout
+
+    def __call__(self, e: Event) -> None:
+        text = describe(e)
+        if text:
+            stamp = time.strftime("%H:%M:%S", time.localtime(e.ts))
+            print(f"[{stamp}] {text}", file=self.out, flush=True)
+
+    def summary(self, states: dict[str, str]) -> None:
+        store = Store(self.run_dir / "state.sqlite")
+        print("\n" + cell_table(store), file=self.out)
+        store.close()
+
+
+def cell_table(store: Store) -> str:
+    """The status table: state and reason, speed, smoke verdicts per cell."""
+    speed = {m[0]: m[3] for m in store.measurements(kind="speed")}
+    verdicts: dict[str, list[str]] = {}
+    for cell_id, bench_id, passed, data in store.verdicts():
+        score = data.get("score")
+        verdicts.setdefault(cell_id, []).append(
+            f"{bench_id} {'ok' if passed else 'FAIL'}" + (f" {score:.2f}" if score is not None else ""))
+    rows = [("cell", "state", "tok/s", "acc len", "smoke", "reason")]
+    for c in store.cells():
+        s = speed.get(c.cell_id, {})
+        tok = f"{s['tok_s']:.0f}" if s.get("tok_s") else "-"
+        acc = f"{s['acceptance_length']:.2f}" if s.get("acceptance_length") else "-"
+        rows.append((c.cell_id, c.state.value, tok, acc, ", ".join(verdicts.get(c.cell_id, [])) or "-",
+                     (c.reason or "")[:70]))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    out = []
+    for i, r in enumerate(rows):
+        out.append("  ".join(f"{v:<{w}}" for v, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths) + "  ------")
+    return "\n".join(out)

@@ -1,0 +1,68 @@
+"""Freeze what a run ran: the experiment file as given, and every cell with its exact serving settings."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from console.serve.argv import serving_args, serving_env
+from console.spec.loader import LoadedExperiment, load_experiment
+
+COPY = "experiment.toml"
+RESOLVED = "experiment.resolved.toml"
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def resolved_toml(exp: LoadedExperiment, models_dir: Path | None = None) -> str:
+    """One [[cell]] table per cell: identity, roofline inputs and the vLLM arguments it is served with."""
+    lines = [
+        "# Written by specdeck: every cell of this run with the exact serving settings it ran under.",
+        f"experiment = {_toml_value(exp.spec.experiment.name)}",
+        f"source = {_toml_value(str(exp.path))}",
+        "",
+    ]
+    for c in exp.cells:
+        row: dict[str, Any] = {
+            "id": c.id, "model": c.model.id, "model_path": c.model.path, "precision": c.model.precision,
+            "total_params_b": c.model.total_params_b, "active_params_b": c.model.active_b,
+            "bytes_per_param": c.model.bytes_per_param, "toy": c.model.toy,
+            "technique": c.technique.id, "method": c.technique.method, "k": c.technique.k or 0,
+            "context": c.context.label, "context_tokens": c.context.tokens, "concurrency": c.concurrency,
+            "serving_key": c.serving_key,
+            "vllm_args": serving_args(c, exp.base_dir, models_dir),
+            "env": serving_env(c),
+        }
+        if c.serving.vllm_ref:
+            row["vllm_ref"] = c.serving.vllm_ref
+        lines.append("[[cell]]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in row.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def freeze(exp: LoadedExperiment, run_dir: Path, models_dir: Path | None = None) -> None:
+    """Copy the experiment into the run (once) and write the resolved cell list."""
+    copy = run_dir / COPY
+    if not copy.exists():
+        shutil.copyfile(exp.path, copy)
+    (run_dir / RESOLVED).write_text(resolved_toml(exp, models_dir), encoding="utf-8")
+
+
+def load_frozen(run_dir: Path, origin_dir: Path | None) -> LoadedExperiment:
+    """The experiment exactly as the run started it (edits to the original file do not leak into a resume)."""
+    return load_experiment(run_dir / COPY, origin_dir=origin_dir)

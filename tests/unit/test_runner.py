@@ -1,0 +1,209 @@
+"""The runner's workflow with stand-in phases and servers (the real engine path is in tests/engine)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from console.evals.base import EvalItem, EvalResult
+from console.run.runner import RunOptions, Runner
+from console.run.states import CellState
+from console.run.store import Store
+from console.spec.loader import load_experiment
+
+EXP = """\
+[experiment]
+name = "t"
+[serving]
+max_model_len = 4096
+[[models]]
+id = "m"
+path = "x"
+total_params_b = 1
+bytes_per_param = 2
+precision = "bf16"
+[[techniques]]
+id = "ar"
+method = "ar"
+[[techniques]]
+id = "dm"
+method = "draft_model"
+k = 2
+draft_model = "y"
+[workload]
+contexts = [{ label = "short", tokens = 64 }]
+concurrency = [1, 4]
+[[benchmarks]]
+id = "mcq"
+framework = "builtin"
+task = "toy"
+options = 4
+smoke_items = 5
+full_items = 12
+expected_output_tokens = 100
+"""
+
+
+class FakeServer:
+    base_url = "http://fake"
+    api_key = "k"
+    attached = False
+    log_path = None
+
+
+class FakePool:
+    def __init__(self) -> None:
+        self.live: dict = {}
+        self.starts = 0
+
+    def acquire(self, cell):
+        if cell.serving_key not in self.live:
+            self.starts += 1
+            self.live[cell.serving_key] = FakeServer()
+        return self.live[cell.serving_key]
+
+    def release(self, key):
+        self.live.pop(key, None)
+
+    def close(self):
+        self.live.clear()
+
+
+class FakeAdapter:
+    framework = "builtin"
+
+    def __init__(self, answer: str, crash_after: int | None = None) -> None:
+        self.answer, self.crash_after, self.calls = answer, crash_after, 0
+
+    def run(self, bench, target, *, stage, limit, generation, out_dir, skip_ids, on_item):
+        items = []
+        for i in range(limit or 12):
+            iid = f"q{i}"
+            if iid in skip_ids:
+                continue
+            if self.crash_after is not None and self.calls >= self.crash_after:
+                raise KeyboardInterrupt  # a kill -9 stand-in, mid-stage
+            self.calls += 1
+            target_letter = "ABCD"[i % 4]
+            got = target_letter if self.answer == "right" else "ABCD"[(i + 1) % 4]  # names a wrong option
+            item = EvalItem(iid, f"Answer: ({got})", got, got == target_letter, target_letter, "stop", 5)
+            on_item(item)
+            items.append(item)
+        return EvalResult.from_items(bench.id, "builtin", stage, items)
+
+
+class FakePhases:
+    def __init__(self, adapter) -> None:
+        self._adapter = adapter
+        self.speed_calls = 0
+
+    def speed(self, rc, cell, server):
+        self.speed_calls += 1
+        return {"tok_s": 100.0 * cell.concurrency}
+
+    def adapter(self, bench):
+        return self._adapter
+
+    def full_items(self, bench):
+        return bench.full_items or 12
+
+
+@pytest.fixture
+def exp(write_toml):
+    return load_experiment(write_toml(EXP))
+
+
+def run(exp, tmp_path: Path, adapter, **opts) -> tuple[Runner, dict]:
+    runner = Runner(exp, tmp_path / "run", FakePhases(adapter), RunOptions(poll_s=0.05, **opts), pool=FakePool())
+    return runner, runner.run()
+
+
+def test_smoke_passes_then_waits_for_approval(exp, tmp_path) -> None:
+    runner, states = run(exp, tmp_path, FakeAdapter("right"), wait_for_approval=False)
+    assert states["m.bf16.ar.short.c1"] == "awaiting_approval"
+    assert states["m.bf16.dm.short.c1"] == "awaiting_approval"
+    assert states["m.bf16.ar.short.c4"] == "done"  # accuracy measured on the c1 cell of the same server
+    store = Store(tmp_path / "run" / "state.sqlite")
+    [(_, _, passed, verdict)] = store.verdicts("m.bf16.ar.short.c1")
+    assert passed and verdict["estimate"]["items"] == 12
+    # 12 items × 100 tokens ÷ 100 tok/s = 12 s
+    assert verdict["estimate"]["wall_s"] == pytest.approx(12.0)
+    assert len(store.items("m.bf16.ar.short.c1", "mcq", "smoke")) == 5
+    assert runner.pool.starts == 2  # one server per serving config
+
+
+def test_first_letter_grader_fails_smoke_with_reason(exp, tmp_path) -> None:
+    _, states = run(exp, tmp_path, FakeAdapter("first-letter"))
+    assert states["m.bf16.ar.short.c1"] == "smoke_failed"
+    reason = Store(tmp_path / "run" / "state.sqlite").cell("m.bf16.ar.short.c1").reason
+    assert "not above chance" in reason
+
+
+def test_full_run_only_after_approval(exp, tmp_path) -> None:
+    run(exp, tmp_path, FakeAdapter("right"), wait_for_approval=False)
+    store = Store(tmp_path / "run" / "state.sqlite")
+    assert not store.items("m.bf16.ar.short.c1", "mcq", "full")
+    store.decide("m.bf16.ar.short.c1", "approve", "alice", estimate={"gpu_hours": 0.01})
+    store.decide("m.bf16.dm.short.c1", "reject", "alice", reason="drafter too slow")
+    _, states = run(exp, tmp_path, FakeAdapter("right"), wait_for_approval=False)
+    assert states["m.bf16.ar.short.c1"] == "done"
+    assert states["m.bf16.dm.short.c1"] == "cancelled"
+    assert len(store.items("m.bf16.ar.short.c1", "mcq", "full")) == 12
+    assert store.meta("approved:m.bf16.ar.short.c1")["who"] == "alice"
+
+
+def test_approval_while_the_runner_waits(exp, tmp_path) -> None:
+    runner = Runner(exp, tmp_path / "run", FakePhases(FakeAdapter("right")), RunOptions(poll_s=0.05),
+                    pool=FakePool())
+    result: dict = {}
+    t = threading.Thread(target=lambda: result.update(runner.run()))
+    t.start()
+    store = Store(tmp_path / "run" / "state.sqlite")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        states = {c.cell_id: c.state for c in store.cells()}
+        if states and all(s in (CellState.AWAITING_APPROVAL, CellState.DONE) for s in states.values()):
+            break
+        time.sleep(0.05)
+    store.decide("m.bf16.ar.short.c1", "approve", "op")
+    store.decide("m.bf16.dm.short.c1", "cancel", "op")
+    t.join(10)
+    assert not t.is_alive()
+    assert result["m.bf16.ar.short.c1"] == "done" and result["m.bf16.dm.short.c1"] == "cancelled"
+
+
+def test_resume_after_a_kill_mid_smoke_never_redoes_items(exp, tmp_path) -> None:
+    adapter = FakeAdapter("right", crash_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        run(exp, tmp_path, adapter)
+    store = Store(tmp_path / "run" / "state.sqlite")
+    assert len(store.done_items("m.bf16.ar.short.c1", "mcq", "smoke")) == 3
+    adapter2 = FakeAdapter("right")
+    runner, states = run(exp, tmp_path, adapter2, wait_for_approval=False)
+    assert len(store.items("m.bf16.ar.short.c1", "mcq", "smoke")) == 5
+    assert adapter2.calls == 2 + 5  # the two missing items of cell 1, then cell 2's five
+    assert runner.phases.speed_calls == 3  # 4 cells, one measured before the kill: never measured twice
+
+
+def test_until_speed_stops_there_and_resume_continues(exp, tmp_path) -> None:
+    _, states = run(exp, tmp_path, FakeAdapter("right"), until="speed")
+    assert set(states.values()) == {"speed"}
+    _, states = run(exp, tmp_path, FakeAdapter("right"), until="smoke")
+    assert states["m.bf16.ar.short.c1"] == "smoke_passed"
+
+
+def test_yes_after_smoke_approves_and_records_who(exp, tmp_path) -> None:
+    _, states = run(exp, tmp_path, FakeAdapter("right"), yes_after_smoke=True, who="ci")
+    assert states["m.bf16.ar.short.c1"] == "done"
+    store = Store(tmp_path / "run" / "state.sqlite")
+    assert store.decisions()[0].who == "ci (--yes-after-smoke)"
+
+
+def test_events_are_written(exp, tmp_path) -> None:
+    run(exp, tmp_path, FakeAdapter("right"), wait_for_approval=False)
+    text = (tmp_path / "run" / "events.jsonl").read_text()
+    for kind in ("run_started", "cell_state", "eval_item", "smoke_verdict", "approval_requested", "run_finished"):
+        assert f'"kind":"{kind}"' in text
