@@ -162,7 +162,9 @@ class Runner:
         if self.pool is None:
             self.pool = ServerPool(self.run_dir, run_id=self.run_id, api_key=new_api_key(),
                                    base_dir=self.exp.base_dir, models_dir=self.opt.models_dir,
-                                   on_event=self.emit)
+                                   on_event=self.emit, registry=self.store)
+            for note in self.pool.adopt_or_reap():
+                self.emit(PhaseProgress(phase="resume", detail=note))
         try:
             while True:
                 self.apply_decisions()

@@ -46,6 +46,9 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE TABLE IF NOT EXISTS decisions (
   id INTEGER PRIMARY KEY AUTOINCREMENT, cell_id TEXT NOT NULL, bench_id TEXT, action TEXT NOT NULL,
   who TEXT NOT NULL, reason TEXT, estimate TEXT, ts REAL NOT NULL, consumed REAL);
+CREATE TABLE IF NOT EXISTS servers (
+  serving_key TEXT PRIMARY KEY, pgid INTEGER NOT NULL, base_url TEXT NOT NULL, api_key TEXT,
+  log_path TEXT, started REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS runner (
   id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, host TEXT NOT NULL, started REAL NOT NULL,
   heartbeat REAL NOT NULL);
@@ -264,6 +267,20 @@ class Store:
     def consume(self, decision_id: int) -> None:
         with self.tx() as c:
             c.execute("UPDATE decisions SET consumed = ? WHERE id = ?", (time.time(), decision_id))
+
+    # --- servers this run started (so a resumed runner can adopt or reap them) -----------------------------
+    def record_server(self, key: str, pgid: int, base_url: str, api_key: str | None, log_path: str | None) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO servers VALUES (?, ?, ?, ?, ?, ?)",
+                      (key, pgid, base_url, api_key, log_path, time.time()))
+
+    def forget_server(self, key: str) -> None:
+        with self.tx() as c:
+            c.execute("DELETE FROM servers WHERE serving_key = ?", (key,))
+
+    def recorded_servers(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT serving_key, pgid, base_url, api_key, log_path FROM servers").fetchall()
+        return [dict(zip(("serving_key", "pgid", "base_url", "api_key", "log_path"), r, strict=True)) for r in rows]
 
     # --- the runner lock -----------------------------------------------------------------------------------
     def claim_runner(self, stale_after_s: float = 30.0) -> None:

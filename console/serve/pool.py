@@ -6,11 +6,29 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 from console.events import Event, ServerFailed, ServerReady, ServerStarting, ServerStopped
 from console.serve.argv import build_launch
-from console.serve.server import Server, ServerStartError, attach_server, free_port, start_server
+from console.serve.server import (
+    Server,
+    ServerStartError,
+    attach_server,
+    free_port,
+    group_members,
+    start_server,
+    stop_group,
+)
 from console.spec.cells import Cell
+
+
+class ServerRegistry(Protocol):
+    """Where a pool records the servers it started (the run store), so that a runner which dies with
+    kill -9 leaves no orphan: the next runner adopts a healthy one or stops its whole group."""
+
+    def record_server(self, key: str, pgid: int, base_url: str, api_key: str | None, log_path: str | None) -> None: ...
+    def forget_server(self, key: str) -> None: ...
+    def recorded_servers(self) -> list[dict[str, Any]]: ...
 
 
 class ServerPool:
@@ -27,6 +45,7 @@ class ServerPool:
         on_event: Callable[[Event], None] | None = None,
         max_live: int = 1,
         extra_env: dict[str, str] | None = None,
+        registry: ServerRegistry | None = None,
     ) -> None:
         self.run_dir = Path(run_dir)
         self.run_id = run_id
@@ -36,6 +55,7 @@ class ServerPool:
         self.on_event = on_event or (lambda e: None)
         self.max_live = max_live
         self.extra_env = extra_env or {}
+        self.registry = registry
         self.live: dict[str, Server] = {}
 
     def log_path(self, cell: Cell) -> Path:
@@ -84,13 +104,40 @@ class ServerPool:
                                        evidence=exc.evidence))
             raise
         self.live[key] = server
+        if self.registry is not None and server.pgid is not None:
+            self.registry.record_server(key, server.pgid, server.base_url, server.api_key,
+                                        str(server.log_path) if server.log_path else None)
         return server
+
+    def adopt_or_reap(self) -> list[str]:
+        """After a crash: adopt recorded servers that are still healthy (up to max_live), stop the rest.
+        Returns what was done, one line each."""
+        if self.registry is None:
+            return []
+        done = []
+        for rec in self.registry.recorded_servers():
+            key, pgid = rec["serving_key"], int(rec["pgid"])
+            log = Path(rec["log_path"]) if rec["log_path"] else None
+            server = Server(rec["base_url"], rec["api_key"], log, pgid=pgid)
+            if group_members(pgid) and server.healthy() and len(self.live) < self.max_live:
+                self.live[key] = server
+                done.append(f"adopted the server left running by a previous runner (pgid {pgid})")
+                continue
+            if group_members(pgid):
+                report = stop_group(pgid, grace_s=30)
+                self.on_event(ServerStopped(run_id=self.run_id, serving_key=key, signal_used=report.signal_used,
+                                            seconds=report.seconds, survivors=tuple(report.survivors)))
+                done.append(f"stopped an orphaned server (pgid {pgid})")
+            self.registry.forget_server(key)
+        return done
 
     def release(self, key: str) -> None:
         server = self.live.pop(key, None)
         if server is None or server.attached:
             return
         report = server.stop()
+        if self.registry is not None:
+            self.registry.forget_server(key)
         self.on_event(ServerStopped(run_id=self.run_id, serving_key=key, signal_used=report.signal_used,
                                     seconds=report.seconds, survivors=tuple(report.survivors)))
 

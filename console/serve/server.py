@@ -99,24 +99,29 @@ def _describe(proc: psutil.Process) -> str:
 
 
 class Server:
-    """A vLLM server specdeck started (owns its process group) or attached to (owns nothing)."""
+    """A vLLM server specdeck started (owns its process group), adopted from a runner that died (owns the
+    group, not the Popen), or attached to (owns nothing)."""
 
     def __init__(self, base_url: str, api_key: str | None, log_path: Path | None,
-                 proc: subprocess.Popen[bytes] | None = None, plan: LaunchPlan | None = None) -> None:
+                 proc: subprocess.Popen[bytes] | None = None, plan: LaunchPlan | None = None,
+                 pgid: int | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.log_path = log_path
         self.proc = proc
         self.plan = plan
+        self._pgid = pgid
         self.startup_s: float | None = None
 
     @property
     def attached(self) -> bool:
-        return self.proc is None
+        return self.pgid is None
 
     @property
     def pgid(self) -> int | None:
-        return self.proc.pid if self.proc else None  # start_new_session: the leader's pid is the pgid
+        if self.proc is not None:
+            return self.proc.pid  # start_new_session: the leader's pid is the group id
+        return self._pgid
 
     @property
     def headers(self) -> dict[str, str]:
@@ -129,39 +134,51 @@ class Server:
             return False
 
     def alive(self) -> bool:
-        return self.proc.poll() is None if self.proc else self.healthy()
+        if self.proc is not None:
+            return self.proc.poll() is None
+        if self._pgid is not None:
+            return bool(group_members(self._pgid)) and self.healthy()
+        return self.healthy()
 
     def stop(self, grace_s: float = 30.0) -> StopReport:
         """SIGTERM to the group, wait up to `grace_s`, SIGKILL what is left, then check nothing survived."""
         t0 = time.monotonic()
-        if self.proc is None:
-            return StopReport("none (attached: not ours to stop)", 0.0)
         pgid = self.pgid
-        assert pgid is not None
-        used = "SIGTERM"
+        if pgid is None:
+            return StopReport("none (attached: not ours to stop)", 0.0)
+        return stop_group(pgid, grace_s, self.proc, t0)
+
+
+def stop_group(pgid: int, grace_s: float = 30.0, proc: subprocess.Popen[bytes] | None = None,
+               t0: float | None = None) -> StopReport:
+    """Stop a whole process group: SIGTERM, wait, SIGKILL; report survivors."""
+    t0 = time.monotonic() if t0 is None else t0
+    used = "SIGTERM"
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if proc is not None:
+            proc.poll()
+        if not group_members(pgid):
+            break
+        time.sleep(0.2)
+    else:
+        used = "SIGKILL"
         try:
-            os.killpg(pgid, signal.SIGTERM)
+            os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline:
-            self.proc.poll()
-            if not group_members(pgid):
-                break
-            time.sleep(0.2)
-        else:
-            used = "SIGKILL"
-            try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            time.sleep(0.5)
+        time.sleep(0.5)
+    if proc is not None:
         try:
-            self.proc.wait(timeout=5)
+            proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-        survivors = [_describe(p) for p in group_members(pgid)]
-        return StopReport(used, time.monotonic() - t0, survivors)
+    survivors = [_describe(p) for p in group_members(pgid)]
+    return StopReport(used, time.monotonic() - t0, survivors)
 
 
 def _read_new(path: Path, offset: int) -> tuple[list[str], int]:

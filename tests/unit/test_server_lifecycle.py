@@ -79,3 +79,24 @@ def test_timeout_stops_the_group(tmp_path) -> None:
         if "fake_vllm" in cmd and str(plan.port) in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
             left.append(cmd)
     assert not left
+
+
+def test_a_new_pool_adopts_a_healthy_orphan_and_reaps_a_sick_one(tmp_path) -> None:
+    from console.run.store import Store
+    from console.serve.pool import ServerPool
+
+    store = Store(tmp_path / "state.sqlite")
+    healthy = start_server(plan_for(tmp_path), tmp_path / "a.log", timeout_s=30, poll_s=0.1)
+    sick = start_server(plan_for(tmp_path), tmp_path / "b.log", timeout_s=30, poll_s=0.1)
+    store.record_server("k-healthy", healthy.pgid, healthy.base_url, None, str(tmp_path / "a.log"))
+    # A server whose /health no longer answers (its group is alive but it is not usable).
+    store.record_server("k-sick", sick.pgid, "http://127.0.0.1:9", None, None)
+    pool = ServerPool(tmp_path, registry=store, max_live=1)
+    notes = pool.adopt_or_reap()
+    assert any("adopted" in n for n in notes) and any("orphaned" in n for n in notes)
+    assert not group_members(sick.pgid)
+    assert list(pool.live) == ["k-healthy"] and pool.live["k-healthy"].pgid == healthy.pgid
+    assert [r["serving_key"] for r in store.recorded_servers()] == ["k-healthy"]
+    pool.close()  # the adopted group is ours now: close stops it
+    assert not group_members(healthy.pgid)
+    assert store.recorded_servers() == []
