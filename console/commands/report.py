@@ -53,11 +53,14 @@ def _load_inputs(paths: list[str]) -> tuple[list[Any], list[Path]]:
         path = Path(raw)
         if path.is_dir():
             csv = path / "results_consolidated.csv"
+            if (path / "state.sqlite").exists() and (path / "experiment.resolved.toml").exists():
+                from console.results.consolidate import write_consolidated
+
+                csv = write_consolidated(path)  # always rebuilt from the run's own files
             if not csv.exists():
                 raise InputError(
-                    f"{path}: no results_consolidated.csv yet. Building it from the run store "
-                    "(state.sqlite, cells/*) is not available in this version; pass a master CSV, or import "
-                    "bench/eval outputs with `specdeck import … --out CSV` and report that CSV.")
+                    f"{path}: not a run folder (no state.sqlite + experiment.resolved.toml) and no "
+                    "results_consolidated.csv: pass a run folder, or a master CSV")
             frames.append(read_csv(csv))
             resolved = path / "experiment.resolved.toml"
             if resolved.exists():

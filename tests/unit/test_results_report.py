@@ -137,7 +137,7 @@ def test_report_command_explains_a_run_dir_without_results(tmp_path: Path,
     (tmp_path / "run").mkdir()
     assert main(["report", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert "no results_consolidated.csv yet" in err and "specdeck import" in err
+    assert "not a run folder" in err and "master CSV" in err
     assert main(["report", str(tmp_path / "missing.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
 

@@ -207,3 +207,18 @@ def test_events_are_written(exp, tmp_path) -> None:
     text = (tmp_path / "run" / "events.jsonl").read_text()
     for kind in ("run_started", "cell_state", "eval_item", "smoke_verdict", "approval_requested", "run_finished"):
         assert f'"kind":"{kind}"' in text
+
+
+def test_a_finished_run_consolidates_to_the_master_csv(exp, tmp_path) -> None:
+    from console.results.columns import read_csv
+
+    _, states = run(exp, tmp_path, FakeAdapter("right"), yes_after_smoke=True)
+    csv = tmp_path / "run" / "results_consolidated.csv"
+    df = read_csv(csv)
+    acc = df[df["measurement"] == "accuracy"]
+    assert set(acc["cell_id"]) == {"m.bf16.ar.short.c1", "m.bf16.dm.short.c1"}
+    assert (acc["n"] == 12).all() and (acc["score"] == 1.0).all() and (acc["framework"] == "builtin").all()
+    smoke = df[df["measurement"] == "smoke"]
+    assert len(smoke) == 2 and (smoke["n"] == 5).all()
+    # Serving settings are disclosed per row.
+    assert all('"--no-enable-prefix-caching"' in s for s in acc["serving_args"])

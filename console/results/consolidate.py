@@ -1,0 +1,137 @@
+"""A run folder → master rows (`results_consolidated.csv`), rebuilt from the run's own files at any time.
+
+Sources: `experiment.resolved.toml` (identity, parameters, serving args), `cells/<cell>/speed.json`,
+`acceptance.json`, `determinism.json`, `niah.json`, and the store's full-run eval results.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from console.results.columns import normalize, write_csv
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+CSV_NAME = "results_consolidated.csv"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _identity(cell: dict[str, Any], run_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run_id, "cell_id": cell["id"], "model": cell["model"],
+        "total_params_b": cell.get("total_params_b"), "active_params_b": cell.get("active_params_b"),
+        "bytes_per_param": cell.get("bytes_per_param"), "precision": cell.get("precision"),
+        "technique": cell.get("method"), "k": cell.get("k") or None, "context": cell.get("context"),
+        "context_tokens": cell.get("context_tokens"), "concurrency": cell.get("concurrency"),
+        "serving_args": json.dumps({"vllm_args": cell.get("vllm_args", []), "env": cell.get("env", {}),
+                                    **({"vllm_ref": cell["vllm_ref"]} if cell.get("vllm_ref") else {})}),
+        "vllm_version": meta.get("vllm_version"), "device_name": meta.get("device_name"),
+        "source": "specdeck", "notes": "toy model" if cell.get("toy") else None,
+    }
+
+
+def _acc_fields(acc: dict[str, Any] | None) -> dict[str, Any]:
+    if not acc or not acc.get("num_drafts"):
+        return {}
+    return {"acceptance_length": acc.get("mean_acceptance_length"),
+            "per_position": json.dumps(acc.get("per_position_rates") or []),
+            "draft_acceptance_rate": acc.get("draft_acceptance_rate")}
+
+
+def _speed_rows(base: dict[str, Any], d: Path) -> list[dict[str, Any]]:
+    speed = _read_json(d / "speed.json") or {}
+    acc = _read_json(d / "acceptance.json") or {}
+    rows: list[dict[str, Any]] = []
+    s = speed.get("summary")
+    if s and s.get("tok_s") is not None:
+        rows.append({**base, "measurement": "speed", "category": "all", "tok_s_median": s.get("tok_s"),
+                     "tok_s_min": s.get("tok_s_min"), "tok_s_max": s.get("tok_s_max"),
+                     "tok_s_source": "nonstreaming", "repeats": s.get("repeats"), "n": s.get("requests"),
+                     **_acc_fields(acc.get("total"))})
+    cat_acc = ((acc.get("categories") or {}).get("rows")) or {}
+    for r in ((speed.get("categories") or {}).get("rows")) or []:
+        rows.append({**base, "measurement": "speed", "category": r["category"], "tok_s_median": r.get("tok_s"),
+                     "tok_s_min": r.get("tok_s"), "tok_s_max": r.get("tok_s"), "tok_s_source": "nonstreaming",
+                     "repeats": 1, "n": r.get("requests"), **_acc_fields(cat_acc.get(r["category"]))})
+    return rows
+
+
+def _determinism_rows(base: dict[str, Any], d: Path) -> list[dict[str, Any]]:
+    det = _read_json(d / "determinism.json")
+    if not det:
+        return []
+    rows = []
+    for key, label in (("ar_vs_ar", "greedy_ar_vs_ar"), ("technique_vs_ar", "greedy_vs_ar")):
+        s = det.get(key)
+        if not s or not s.get("total"):
+            continue
+        divs = s.get("divergences") or []
+        span = f"; divergence at tokens {min(divs)}–{max(divs)}" if divs else ""
+        rows.append({**base, "measurement": "determinism", "benchmark": label, "n": s["total"],
+                     "score": s["matches"] / s["total"],
+                     "notes": f"{s['matches']}/{s['total']} identical{span}"})
+    return rows
+
+
+def _niah_rows(base: dict[str, Any], d: Path) -> list[dict[str, Any]]:
+    niah = _read_json(d / "niah.json")
+    if not niah:
+        return []
+    rows = []
+    for tokens, r in (niah.get("per_length") or {}).items():
+        found, total = r.get("found", 0), r.get("total", 0)
+        if total:
+            rows.append({**base, "measurement": "niah", "benchmark": f"niah-{tokens}", "category": str(tokens),
+                         "n": total, "score": found / total, "notes": f"{found}/{total} needles found"})
+    return rows
+
+
+def consolidate_run(run_dir: Path) -> pd.DataFrame:
+    """Every measurement of one run as master rows."""
+    from console.run.store import Store
+
+    run_dir = Path(run_dir)
+    resolved = tomllib.loads((run_dir / "experiment.resolved.toml").read_text(encoding="utf-8"))
+    store = Store(run_dir / "state.sqlite")
+    meta = {k: store.meta(k) for k in ("vllm_version", "device_name")}
+    frameworks = {b["id"]: b["framework"] for b in store.meta("benchmarks", []) or []}
+    rows: list[dict[str, Any]] = []
+    cells = {c["id"]: c for c in resolved.get("cell", [])}
+    known = {r.cell_id for r in store.cells()}
+    for cell_id, cell in cells.items():
+        if cell_id not in known:
+            continue  # not part of this run's selection
+        base = _identity(cell, run_dir.name, meta)
+        d = run_dir / "cells" / cell_id
+        rows += _speed_rows(base, d) + _determinism_rows(base, d) + _niah_rows(base, d)
+    for cell_id, bench_id, stage, r in store.eval_results():
+        if cell_id not in cells:
+            continue
+        base = _identity(cells[cell_id], run_dir.name, meta)
+        rows.append({**base, "measurement": "accuracy" if stage == "full" else "smoke", "benchmark": bench_id,
+                     "framework": r.get("framework") or frameworks.get(bench_id), "n": r.get("n"),
+                     "score": r.get("score"), "stderr": r.get("stderr"), "blanks": r.get("blanks"),
+                     "extraction_failures": r.get("extraction_failures"), "truncations": r.get("truncations")})
+    store.close()
+    return normalize(pd.DataFrame(rows))
+
+
+def write_consolidated(run_dir: Path) -> Path:
+    """Rebuild `results_consolidated.csv` in the run folder; returns its path."""
+    path = Path(run_dir) / CSV_NAME
+    write_csv(consolidate_run(run_dir), path)
+    return path

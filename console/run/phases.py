@@ -1,0 +1,61 @@
+"""The real phases the runner schedules: the speed phase from console.bench, evals from console.evals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from console.evals.base import EvalAdapter
+from console.run.runner import RunContext
+from console.serve.server import Server
+from console.spec.cells import Cell
+from console.spec.schema import Benchmark
+
+
+class RealPhases:
+    """Speed = the non-streaming load generator with /metrics acceptance (console.bench); accuracy = the
+    framework adapters (console.evals)."""
+
+    def __init__(self, models_dir: Path | None = None) -> None:
+        self.models_dir = models_dir
+        self._bench: Any = None
+
+    def _bench_runner(self, rc: RunContext) -> Any:
+        from console.bench.runner import BenchOptions, BenchRunner
+
+        if self._bench is None:
+            # The runner owns the servers; the bench runner only measures on the server it is handed.
+            self._bench = BenchRunner(rc.exp, rc.run_dir, pool=None,  # type: ignore[arg-type]
+                                      options=BenchOptions(phases=("speed",)), emit=rc.emit)
+        return self._bench
+
+    def speed(self, rc: RunContext, cell: Cell, server: Server) -> dict[str, Any]:
+        from console.bench.acceptance import LiveLog, server_lock
+
+        bench = self._bench_runner(rc)
+
+        async def go() -> None:
+            async with server_lock(server.base_url):
+                async with bench.client(server, cell, cell.concurrency) as client:
+                    async with LiveLog(server.log_path, bench.emit, bench.run_id, cell.id):
+                        await bench.speed(client, server, cell)
+
+        asyncio.run(go())
+        data = json.loads((rc.cell_dir(cell) / "speed.json").read_text())
+        summary = dict(data.get("summary") or {})
+        if summary.get("tok_s") is None:
+            raise RuntimeError("the speed phase produced no throughput (every request failed?): see speed.json")
+        summary["acceptance_length"] = summary.get("mean_acceptance_length")
+        return summary
+
+    def adapter(self, bench: Benchmark) -> EvalAdapter:
+        from console.evals import adapter_for
+
+        return adapter_for(bench)  # type: ignore[no-any-return]
+
+    def full_items(self, bench: Benchmark) -> int:
+        from console.evals import full_items
+
+        return int(full_items(bench))
