@@ -78,6 +78,10 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
             exp = load_experiment(exp_path)
         else:
             assert run_dir is not None
+            if not (run_dir / "experiment.toml").exists():
+                print(f"{run_dir} never got past its start (no experiment.toml): start it again with "
+                      "`specdeck run EXPERIMENT`", file=sys.stderr)
+                return 2
             store = Store(run_dir / "state.sqlite")
             origin = store.meta("origin_dir")
             store.close()

@@ -31,7 +31,8 @@ def describe(e: Event) -> str | None:
         left = "nothing survived" if not d["survivors"] else f"SURVIVORS {d['survivors']}"
         return f"server stopped ({d['signal_used']}, {d['seconds']:.1f} s): {left}"
     if k == "phase_progress":
-        return f"{cell}{d['phase']} {d['done']}/{d['total']} {d.get('detail') or ''}".rstrip()
+        count = f" {d['done']}/{d['total']}" if d.get("total") else ""
+        return f"{cell}{d['phase']}{count} {d.get('detail') or ''}".rstrip()
     if k == "smoke_verdict":
         score = f"{d['score']:.3f}" if d.get("score") is not None else "-"
         verdict = "PASSED" if d["passed"] else "FAILED"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,12 @@ def freeze(exp: LoadedExperiment, run_dir: Path, models_dir: Path | None = None)
     """Copy the experiment into the run (once) and write the resolved cell list."""
     copy = run_dir / COPY
     if not copy.exists():
-        shutil.copyfile(exp.path, copy)
-    (run_dir / RESOLVED).write_text(resolved_toml(exp, models_dir), encoding="utf-8")
+        tmp = copy.with_suffix(".tmp")
+        shutil.copyfile(exp.path, tmp)
+        os.replace(tmp, copy)  # atomic: a kill never leaves half a copy that resume would trust
+    tmp = run_dir / (RESOLVED + ".tmp")
+    tmp.write_text(resolved_toml(exp, models_dir), encoding="utf-8")
+    os.replace(tmp, run_dir / RESOLVED)
 
 
 def load_frozen(run_dir: Path, origin_dir: Path | None) -> LoadedExperiment:

@@ -173,18 +173,18 @@ class Runner:
     def run(self) -> dict[str, str]:
         self.store.claim_runner()
         resumed = bool(self.store.cells())
-        self.store.add_cells([(c.id, c.serving_key, {"model": c.model.id, "technique": c.technique.id,
-                                                     "method": c.method, "context": c.context.label,
-                                                     "concurrency": c.concurrency, "toy": c.model.toy,
-                                                     "eval_cell": self.rep[c.serving_key]})
-                              for c in self.cells])
-        if not resumed:
+        if not (self.run_dir / "experiment.toml").exists():
             freeze(self.exp, self.run_dir, self.opt.models_dir)
             self.store.set_meta("experiment", str(self.exp.path.resolve()))
             self.store.set_meta("origin_dir", str(self.exp.base_dir.resolve()))
             self.store.set_meta("benchmarks", [b.model_dump() for b in self.exp.spec.benchmarks])
             self.store.set_meta("vllm_version", vllm_version())
             self.store.set_meta("device_name", device_name(self.exp))
+        self.store.add_cells([(c.id, c.serving_key, {"model": c.model.id, "technique": c.technique.id,
+                                                     "method": c.method, "context": c.context.label,
+                                                     "concurrency": c.concurrency, "toy": c.model.toy,
+                                                     "eval_cell": self.rep[c.serving_key]})
+                              for c in self.cells])
         self.emit(RunStarted(experiment=str(self.exp.path), cells=tuple(c.id for c in self.cells),
                              resumed=resumed, pid=os.getpid()))
         beat = threading.Thread(target=self._heartbeat, daemon=True)

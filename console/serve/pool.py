@@ -95,19 +95,24 @@ class ServerPool:
                 self.on_event(ServerStarting(run_id=self.run_id, cell_id=cell.id, serving_key=key,
                                              command=plan.command_line(), log_path=str(log)))
                 server = start_server(plan, log, timeout_s=cell.serving.startup_timeout_s or 600,
-                                      extra_env=self.extra_env)
+                                      extra_env=self.extra_env, on_spawn=lambda s: self._record(key, s))
                 self.on_event(ServerReady(run_id=self.run_id, cell_id=cell.id, serving_key=key,
                                           url=server.base_url, startup_s=server.startup_s))
         except ServerStartError as exc:
+            if self.registry is not None:
+                self.registry.forget_server(key)  # start_server stopped the group on its way out
             self.on_event(ServerFailed(run_id=self.run_id, cell_id=cell.id, serving_key=key,
                                        reason=exc.reason, message=exc.message, fix=exc.fix,
                                        evidence=exc.evidence))
             raise
         self.live[key] = server
+        self._record(key, server)
+        return server
+
+    def _record(self, key: str, server: Server) -> None:
         if self.registry is not None and server.pgid is not None:
             self.registry.record_server(key, server.pgid, server.base_url, server.api_key,
                                         str(server.log_path) if server.log_path else None)
-        return server
 
     def adopt_or_reap(self) -> list[str]:
         """After a crash: adopt recorded servers that are still healthy (up to max_live), stop the rest.

@@ -212,6 +212,7 @@ def start_server(
     poll_s: float = 0.5,
     on_line: Callable[[str], None] | None = None,
     extra_env: dict[str, str] | None = None,
+    on_spawn: Callable[[Server], None] | None = None,
 ) -> Server:
     """Launch `plan` and return once /health answers 200. Raises `ServerStartError` with a typed reason
     as soon as the process exits or logs a fatal line; on timeout the group is stopped."""
@@ -226,6 +227,8 @@ def start_server(
             env=env, start_new_session=True, close_fds=True,
         )
     server = Server(plan.base_url, plan.api_key, log_path, proc, plan)
+    if on_spawn is not None:
+        on_spawn(server)  # e.g. record the group now, so a runner killed during start-up leaves no orphan
     seen: list[str] = []
     fatal_at: float | None = None
     try:
