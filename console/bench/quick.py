@@ -1,16 +1,13 @@
 """A quick, honest throughput probe: non-streaming, ignore_eos, Σ completion_tokens / wall clock.
 
-The full speed phase (warm-up, repeats, exact-length prompts, categories) builds on the same rule; this
-is the small version the demo and `serve` checks use.
+The full speed phase (console.bench.speed: warm-up, repeats, exact-length prompts, acceptance, categories)
+is the measurement; this is its one-batch version for the demo and quick checks, on the same load generator.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass, field
-
-import httpx
 
 
 @dataclass(frozen=True)
@@ -31,41 +28,18 @@ class QuickSpeed:
         return self.completion_tokens / self.wall_s if self.wall_s > 0 else 0.0
 
 
-async def _one(client: httpx.AsyncClient, url: str, body: dict) -> dict:
-    r = await client.post(url, json=body)
-    r.raise_for_status()
-    return r.json()
-
-
 async def quick_speed_async(base_url: str, model: str, prompts: list[str], *, concurrency: int = 1,
                             max_tokens: int = 512, api_key: str | None = None) -> QuickSpeed:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    sem = asyncio.Semaphore(concurrency)
-    url = f"{base_url}/v1/completions"
-    errors: list[str] = []
-    tokens = 0
-    short = 0
-    async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(600.0),
-                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+    """One timed batch through the speed phase's own load generator and rule (console.bench.speed)."""
+    from console.bench.client import BenchClient
+    from console.bench.speed import batch_of, run_batch
 
-        async def run(prompt: str) -> None:
-            nonlocal tokens, short
-            body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "ignore_eos": True,
-                    "temperature": 0.0, "stream": False}
-            async with sem:
-                try:
-                    out = await _one(client, url, body)
-                except httpx.HTTPError as exc:
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    return
-            got = int(out["usage"]["completion_tokens"])
-            tokens += got
-            short += got != max_tokens
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(run(p) for p in prompts))
-        wall = time.perf_counter() - t0
-    return QuickSpeed(len(prompts), concurrency, max_tokens, tokens, wall, short, errors)
+    async with BenchClient(base_url, model, api_key, max_connections=concurrency) as client:
+        done = await run_batch(client, list(prompts), concurrency, max_tokens)
+    batch = batch_of(done, max_tokens)
+    errors = [r.error for r in batch.records if r.error]
+    short = sum(r.short for r in batch.records)
+    return QuickSpeed(len(prompts), concurrency, max_tokens, batch.completion_tokens, batch.wall_s, short, errors)
 
 
 def quick_speed(base_url: str, model: str, prompts: list[str], **kw: object) -> QuickSpeed:

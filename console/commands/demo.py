@@ -5,20 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 NAME = "demo"
-HELP = "build the toy models if missing and run experiments/demo.toml's servers on real vLLM"
+HELP = "build the toy models if missing and open the console on experiments/demo.toml (--headless: no UI)"
 DESCRIPTION = """\
-The embedded default. Builds the tiny toy models once (cached), then for each serving config of
-experiments/demo.toml — AR, draft_model with an exact drafter, draft_model with a noisy drafter, ngram —
-starts a real vLLM server, times non-streaming 512-token requests with ignore_eos (tok/s = Σ
-completion_tokens / wall clock), reads acceptance from /metrics, and stops the server.
+The embedded default. Builds the tiny toy models once (cached), then opens the console (`specdeck tui`)
+on experiments/demo.toml — AR, draft_model with an exact drafter, draft_model with a noisy drafter, ngram:
+select cells (space, a), start them (s), watch the vLLM log, acceptance and smoke, approve the full run
+(y), read the results (R). Press ? in the console for the keys.
+
+--headless (or no terminal) instead starts, for each serving config, a real vLLM server, times
+non-streaming 512-token requests with ignore_eos (tok/s = Σ completion_tokens / wall clock), reads
+acceptance from /metrics, and stops the server.
 
 The models are toys (random weights; the text is gibberish); the machinery is real.
 
 examples:
   specdeck demo
-  specdeck demo --requests 8 --concurrency 4
+  specdeck demo --headless --requests 8 --concurrency 4
 """
 
 DEMO = Path(__file__).resolve().parents[2] / "experiments" / "demo.toml"
@@ -29,9 +34,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--requests", type=int, default=4, help="timed requests per server (default 4)")
     p.add_argument("--concurrency", type=int, default=1, help="concurrent requests (default 1)")
     p.add_argument("--max-tokens", type=int, default=512, help="output tokens per request (default 512)")
+    p.add_argument("--headless", action="store_true",
+                   help="no console: time each serving config once and print a table (the default without a terminal)")
+
+
+def open_console(args: argparse.Namespace) -> int:
+    """Build the models (once), then the console on the demo experiment."""
+    from console.models import build_models, default_models_dir
+    from console.spec.loader import SpecError, load_experiment
+
+    try:
+        load_experiment(args.experiment)
+    except SpecError as exc:
+        print("\n".join(map(str, exc.problems)), file=sys.stderr)
+        return 1
+    print("building the toy models (cached after the first time) …", flush=True)
+    build_models(default_models_dir(), progress=lambda msg: print(f"  {msg}", flush=True))
+    from console.app.app import SpecdeckApp
+
+    SpecdeckApp(args.experiment).run()
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.headless:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            return open_console(args)
+        print("no terminal: running the headless demo (specdeck demo --headless)", file=sys.stderr)
+    return headless(args)
+
+
+def headless(args: argparse.Namespace) -> int:
     from console.bench.quick import quick_speed
     from console.models import build_models, default_models_dir
     from console.run.paths import new_run_dir
@@ -50,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
     run_dir = new_run_dir(exp.spec.experiment.name, "demo")
     print(f"run folder: {run_dir}")
     print("NOTE: toy models (random weights): the speed and acceptance are real, the text is not.\n")
-    firsts = {}
+    firsts: dict[str, Any] = {}
     for cell in exp.cells:
         firsts.setdefault(cell.serving_key, cell)
-    rows = []
+    rows: list[tuple[str, Any, Any, Any, Any]] = []
     words = (DEMO.parent.parent / "README.md").read_text().split()
     with ServerPool(run_dir, run_id=run_dir.name, api_key=new_api_key(), base_dir=exp.base_dir) as pool:
         for cell in firsts.values():
@@ -70,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             speed = quick_speed(server.base_url, cell.model.name, prompts, concurrency=args.concurrency,
                                 max_tokens=args.max_tokens, api_key=server.api_key)
             acc = acceptance_between(before, scrape(server.base_url, api_key=server.api_key))
-            pos = " ".join(f"{r:.2f}" for r in acc.per_position_rates) if acc.num_drafts else "-"
+            pos = " ".join(f"{r:.2f}" for r in acc.per_position_rates or ()) if acc.num_drafts else "-"
             mal = f"{acc.mean_acceptance_length:.2f}" if acc.mean_acceptance_length else "-"
             print(f"   ready in {server.startup_s:.0f} s; {speed.tok_s:.0f} tok/s "
                   f"({speed.completion_tokens} tokens / {speed.wall_s:.2f} s); acceptance length {mal}; "

@@ -52,7 +52,7 @@ class RunOptions:
 
     until: Until = "full"
     cells: str | None = None
-    """Glob over cell ids; None = all."""
+    """Glob over cell ids, several separated by commas; None = all."""
     yes_after_smoke: bool = False
     """Approve every passed smoke automatically (unattended use; never the default)."""
     wait_for_approval: bool = True
@@ -134,7 +134,8 @@ class Runner:
         self.store = Store(self.run_dir / "state.sqlite")
         self.log = EventLog(self.run_dir / "events.jsonl")
         self._on_event = on_event
-        self.cells = [c for c in exp.cells if not options.cells or fnmatch.fnmatchcase(c.id, options.cells)]
+        globs = [g.strip() for g in (options.cells or "").split(",") if g.strip()]
+        self.cells = [c for c in exp.cells if not globs or any(fnmatch.fnmatchcase(c.id, g) for g in globs)]
         if not self.cells:
             raise ValueError(f"no cell matches {options.cells!r}: `specdeck validate FILE` lists the ids")
         self.rep: dict[str, str] = {}

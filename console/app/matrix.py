@@ -1,0 +1,231 @@
+"""The cell matrix screen: every cell of the experiment, what state it is in and what it measured."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.events import Key
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from console.app.actions import ask_approval, ask_cancel
+from console.app.runview import CellStatus, RunSnapshot
+from widgets.cell_matrix import CellMatrix, CellRow
+
+if TYPE_CHECKING:
+    from console.app.app import SpecdeckApp
+
+
+def progress_text(c: CellStatus) -> str:
+    if c.progress is None:
+        return ""
+    phase, done, total = c.progress
+    return f"{done}/{total}" if total else str(done)
+
+
+def smoke_text(c: CellStatus) -> tuple[str, bool | None]:
+    if not c.verdicts:
+        return "", None
+    passed = all(v.passed for v in c.verdicts)
+    if len(c.verdicts) == 1:
+        v = c.verdicts[0]
+        score = f" {v.score:.2f}" if v.score is not None else ""
+        text = ("ok" if v.passed else "FAIL") + score
+    else:
+        text = f"{sum(v.passed for v in c.verdicts)}/{len(c.verdicts)} ok"
+    if c.eval_cell and c.eval_cell != c.cell_id:
+        text = "=" + text  # the verdict of the cell that measures this serving config's accuracy
+    return text, passed
+
+
+def to_row(c: CellStatus) -> CellRow:
+    smoke, passed = smoke_text(c)
+    return CellRow(cell_id=c.cell_id, model=c.info.model, technique=c.info.technique, context=c.info.context,
+                   concurrency=c.info.concurrency, state=c.state, in_run=c.in_run, progress=progress_text(c),
+                   tok_s=c.tok_s, speedup=c.speedup, acceptance_length=c.acceptance_length, smoke=smoke,
+                   smoke_passed=passed, reason=c.reason)
+
+
+def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launching: bool = False) -> str:
+    if snap is None:
+        return ""
+    parts = [f"[b]{snap.experiment}[/b]"]
+    if run_name is None:
+        parts.append("no run yet: select cells (space, a) and start them (s)")
+    else:
+        parts.append(f"run {run_name}")
+        stuck = sum(snap.count(s) for s in ("serving", "speed", "smoke", "full"))
+        if snap.runner_alive:
+            parts.append(f"[green]runner pid {snap.runner_pid} working[/]")
+        elif launching:
+            parts.append("[cyan]runner starting …[/]")
+        elif stuck:
+            parts.append(f"[b red]{stuck} cell(s) mid-phase but no runner: select them and press s to resume[/]")
+        else:
+            parts.append("[dim]no runner active[/]")
+        waiting = snap.count("awaiting_approval")
+        if waiting:
+            parts.append(f"[b yellow]{waiting} awaiting approval (y)[/]")
+        done, failed = snap.count("done"), snap.count("failed")
+        if done:
+            parts.append(f"{done} done")
+        if failed:
+            parts.append(f"[red]{failed} failed[/]")
+    if toy:
+        parts.append("[i]toy models: the machinery is real, the scores are not[/]")
+    return " · ".join(parts)
+
+
+class MatrixScreen(Screen[None]):
+    """Select cells, start them, watch their states; enter opens a cell."""
+
+    app: SpecdeckApp
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("y", "approve", "Approve"),
+        Binding("x", "cancel_cell", "Cancel"),
+        Binding("R", "results", "Results"),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "back", "Back", show=False),
+    ]
+
+    def __init__(self, toy: bool = False) -> None:
+        super().__init__()
+        self._ready = False
+        self.toy = toy
+        self._run_line = ""
+        self._cell_line = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="run-line")
+        yield Input(placeholder="filter: type words or a glob (esc clears)", id="filter")
+        yield CellMatrix(id="matrix")
+        yield Static(id="cell-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._ready = True
+        self.query_one(CellMatrix).focus()
+        if self.app.snapshot is not None:
+            self.show_snapshot(self.app.snapshot)
+
+    def on_screen_resume(self) -> None:
+        if self.app.snapshot is not None:
+            self.show_snapshot(self.app.snapshot)
+
+    @property
+    def matrix(self) -> CellMatrix:
+        return self.query_one(CellMatrix)
+
+    def show_snapshot(self, snap: RunSnapshot) -> None:
+        if not self._ready:  # a snapshot can arrive before the screen is composed: on_mount shows the latest
+            return
+        session = self.app.session
+        run_name = session.run_dir.name if session and session.run_dir else None
+        text = run_line(snap, run_name, self.toy, launching=self.app.launcher.alive())
+        if text != self._run_line:
+            self._run_line = text
+            self.query_one("#run-line", Static).update(text)
+        self.matrix.set_rows([to_row(c) for c in snap.cells])
+        self._describe_cursor()
+
+    def _describe_cursor(self) -> None:
+        snap, cid = self.app.snapshot, self.matrix.current_cell_id
+        c = snap.cell(cid) if snap and cid else None
+        text = ""
+        if c is not None:
+            text = f"[b]{c.cell_id}[/b]"
+            if c.reason:
+                text += f" — {c.reason}"
+            elif c.state == "awaiting_approval":
+                text += " — smoke passed: press y to review the full run's cost and approve"
+            elif not c.in_run:
+                text += " — not started"
+        sel = len(self.matrix.selected)
+        if sel:
+            text += f"   [magenta]{sel} selected[/]"
+        if text != self._cell_line:
+            self._cell_line = text
+            self.query_one("#cell-line", Static).update(text)
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._describe_cursor()
+
+    def on_cell_matrix_selection_changed(self) -> None:
+        self._describe_cursor()
+
+    def on_cell_matrix_open_cell(self, message: CellMatrix.OpenCell) -> None:
+        from console.app.cellview import CellScreen
+
+        self.app.push_screen(CellScreen(message.cell_id))
+
+    # --- filter -----------------------------------------------------------------------------------------------
+    def on_key(self, event: Key) -> None:
+        """Typing a letter that is not a key binding starts the filter with it."""
+        box = self.query_one("#filter", Input)
+        if (self.focused is self.matrix and event.is_printable and event.character and event.character != " "
+                and event.key not in self.active_bindings):
+            box.value += event.character
+            box.cursor_position = len(box.value)
+            box.focus()
+            event.stop()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.matrix.set_filter(event.value)
+        self._describe_cursor()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.matrix.focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.has_focus or box.value:
+            box.value = ""
+            self.matrix.focus()
+            return
+        session = self.app.session
+        if session is not None and session.queue:
+            self.notify(f"{len(session.queue)} queued start(s) dropped: start them again when the runner is done",
+                        severity="warning")
+        self.app.close_session()
+        self.app.pop_screen()
+
+    # --- work ------------------------------------------------------------------------------------------------
+    def action_start(self) -> None:
+        session = self.app.session
+        if session is None:
+            return
+        ids = [c for c in self.matrix.visible_ids if c in self.matrix.selected] or list(self.matrix.selected)
+        if not ids and self.matrix.current_cell_id:
+            ids = [self.matrix.current_cell_id]
+        if not ids:
+            self.notify("select cells first: space selects, a selects all", severity="warning")
+            return
+        try:
+            msg = session.start(ids, self.app.snapshot)
+        except Exception as exc:  # noqa: BLE001 - show, do not crash: the operator can fix and retry
+            self.notify(f"could not start a runner: {exc}", severity="error", timeout=10)
+            return
+        self.app.started_run()
+        self.matrix.select([])
+        self.notify(msg, timeout=8)
+
+    def action_approve(self) -> None:
+        cid = self.matrix.current_cell_id
+        if cid:
+            ask_approval(self.app, cid)
+
+    def action_cancel_cell(self) -> None:
+        cid = self.matrix.current_cell_id
+        if cid:
+            ask_cancel(self.app, cid)
+
+    def action_results(self) -> None:
+        from console.app.results import ResultsScreen
+
+        self.app.push_screen(ResultsScreen())

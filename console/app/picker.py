@@ -1,0 +1,121 @@
+"""The picker: experiments/*.toml (validation problems shown inline) and the runs under runs/."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from widgets.experiment_list import ExperimentList, PickerEntry
+
+if TYPE_CHECKING:
+    from console.app.app import SpecdeckApp
+
+MAX_RUNS = 15
+
+
+def experiment_entries(folder: Path) -> list[PickerEntry]:
+    from console.spec.loader import SpecError, load_experiment
+
+    out = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            exp = load_experiment(path)
+        except SpecError as exc:
+            problems = tuple(f"line {p.line}: {p.key}: {p.message}" if p.line else f"{p.key}: {p.message}"
+                             for p in exc.problems)
+            out.append(PickerEntry("experiment", str(path), path.name, f"{len(problems)} problem(s)", problems))
+            continue
+        except OSError as exc:
+            out.append(PickerEntry("experiment", str(path), path.name, "unreadable", (str(exc),)))
+            continue
+        toy = " · toy models" if any(c.model.toy for c in exp.cells) else ""
+        out.append(PickerEntry("experiment", str(path), path.name,
+                               f"{exp.spec.experiment.name}: {len(exp.cells)} cells{toy}"))
+    return out
+
+
+def run_summary(run_dir: Path) -> str:
+    """`12 cells: 3 done, 1 awaiting_approval · runner alive`, read-only (the picker writes nothing)."""
+    try:
+        db = sqlite3.connect(f"file:{run_dir / 'state.sqlite'}?mode=ro", uri=True, timeout=2)
+        try:
+            counts = dict(db.execute("SELECT state, count(*) FROM cells GROUP BY state").fetchall())
+            runner = db.execute("SELECT heartbeat FROM runner WHERE id = 1").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        return f"unreadable store: {exc}"
+    total = sum(counts.values())
+    shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
+    alive = " · runner alive" if runner and time.time() - runner[0] < 30 else ""
+    return f"{total} cells: {shown}{alive}" if total else f"no cells yet{alive}"
+
+
+def run_entries(root: Path) -> list[PickerEntry]:
+    runs = sorted((d for d in root.glob("*") if (d / "state.sqlite").exists()), key=lambda d: d.name)
+    return [PickerEntry("run", str(d), d.name, run_summary(d)) for d in reversed(runs[-MAX_RUNS:])]
+
+
+class PickerScreen(Screen[None]):
+    """Choose an experiment to run or a run to attach to."""
+
+    app: SpecdeckApp
+    BINDINGS = [Binding("r", "rescan", "Rescan")]
+
+    def compose(self) -> ComposeResult:
+        yield Static("[b]specdeck[/b] — open an experiment (▶) to select and start cells, or a run (◆) to "
+                     "attach to it", id="picker-head")
+        yield ExperimentList(id="picker")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_rescan()
+
+    def on_screen_resume(self) -> None:
+        self.action_rescan()
+
+    def _folders(self) -> tuple[Path, Path]:
+        from console.app.app import EXPERIMENTS_DIR
+        from console.run.paths import runs_root
+
+        exp_dir = self.app.experiments_dir or (Path("experiments") if Path("experiments").is_dir() else EXPERIMENTS_DIR)
+        return exp_dir, self.app.runs_root or runs_root()
+
+    def action_rescan(self) -> None:
+        exp_dir, root = self._folders()
+        if self.app.live:
+            self._scan(exp_dir, root)
+        else:
+            self._fill(experiment_entries(exp_dir) + run_entries(root))
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def _scan(self, exp_dir: Path, root: Path) -> None:
+        entries = experiment_entries(exp_dir) + run_entries(root)
+        self.app.call_from_thread(self._fill, entries)
+
+    def _fill(self, entries: list[PickerEntry]) -> None:
+        lst = self.query_one(ExperimentList)
+        lst.set_entries(entries or [PickerEntry("experiment", "", "no experiments found",
+                                                "put .toml files under experiments/ or pass one: specdeck tui FILE")])
+        lst.focus()
+
+    def on_experiment_list_picked(self, message: ExperimentList.Picked) -> None:
+        e = message.entry
+        if not e.key:
+            return
+        if e.kind == "experiment":
+            if e.problems:
+                self.notify(f"{e.title} has problems: fix them (see the red lines) and press r to rescan",
+                            severity="error")
+                return
+            self.app.open_experiment(Path(e.key))
+        else:
+            self.app.open_run(Path(e.key))

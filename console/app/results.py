@@ -1,0 +1,103 @@
+"""The results screen: speed-up vs AR, accuracy Δ vs AR with the noise verdict, and plots — computed by
+`console.results` (the same code as `specdeck report`) in a thread, so the screen never blocks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
+
+from console.app.results_data import ResultsData, Section, results_data
+from widgets.results_plots import ResultsPlot
+from widgets.results_tables import ResultsTables, TableData
+
+if TYPE_CHECKING:
+    from console.app.app import SpecdeckApp
+
+
+def tables(sections: tuple[Section, ...]) -> list[TableData]:
+    return [TableData(s.title, s.headers, s.rows, s.notes, s.empty) for s in sections]
+
+
+class ResultsScreen(Screen[None]):
+    """Tabs: 1 speed, 2 accuracy, 3 tok/s plot, 4 acceptance plot. `r` recomputes from the run folder."""
+
+    app: SpecdeckApp
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("r", "reload", "Reload"),
+        Binding("1", "tab('speed')", "Speed", show=False),
+        Binding("2", "tab('accuracy')", "Accuracy", show=False),
+        Binding("3", "tab('plot-tok-s')", "tok/s", show=False),
+        Binding("4", "tab('plot-acceptance')", "Acceptance", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="results-head")
+        yield LoadingIndicator(id="results-loading")
+        with TabbedContent(id="results-tabs", initial="speed"):
+            with TabPane("1 Speed", id="speed"):
+                yield ResultsTables(id="speed-tables")
+            with TabPane("2 Accuracy", id="accuracy"):
+                yield ResultsTables(id="accuracy-tables")
+            with TabPane("3 tok/s", id="plot-tok-s"):
+                yield ResultsPlot("tok_s", id="results-tok-s")
+            with TabPane("4 Acceptance", id="plot-acceptance"):
+                yield ResultsPlot("acceptance", id="results-acceptance")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        session = self.app.session
+        head = self.query_one("#results-head", Static)
+        if session is None or not session.has_store():
+            head.update("no run yet: start cells from the matrix first")
+            self.query_one(LoadingIndicator).display = False
+            return
+        assert session.run_dir is not None
+        head.update(f"results of run {session.run_dir.name} (the numbers `specdeck report` derives)")
+        self.query_one(LoadingIndicator).display = True
+        if self.app.live:
+            self._load()
+        else:
+            self._show(results_data(session.run_dir))
+
+    @work(thread=True, exclusive=True, group="results", exit_on_error=False)
+    def _load(self) -> None:
+        session = self.app.session
+        if session is None or session.run_dir is None:
+            return
+        try:
+            data = results_data(session.run_dir)
+        except Exception as exc:  # noqa: BLE001 - show the error and how to retry
+            self.app.call_from_thread(self._failed, exc)
+            return
+        self.app.call_from_thread(self._show, data)
+
+    def _failed(self, exc: Exception) -> None:
+        self.query_one(LoadingIndicator).display = False
+        self.notify(f"could not build the results: {type(exc).__name__}: {exc}; press r to retry",
+                    severity="error", timeout=10)
+
+    def _show(self, data: ResultsData) -> None:
+        self.query_one(LoadingIndicator).display = False
+        notes = list(data.notes)
+        self.query_one("#speed-tables", ResultsTables).set_sections(tables(data.speed))
+        acc = tables(data.accuracy)
+        if notes:
+            acc.append(TableData("Notes", (), (), tuple(notes), ""))
+        self.query_one("#accuracy-tables", ResultsTables).set_sections(acc)
+        for plot in self.query(ResultsPlot):
+            plot.set_data(data.tok_s, data.acceptance)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

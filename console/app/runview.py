@@ -1,0 +1,340 @@
+"""The console's picture of a run: events and store reads folded into one immutable snapshot per cell.
+
+Pure Python (no Textual): the watcher thread owns a `RunModel`, applies what it reads, and posts
+`RunSnapshot`s; screens only render them. The store is the truth for states, measurements and verdicts;
+events add what the store does not keep (progress, live acceptance and throughput, the activity list).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.events import Event
+from console.run.cli_output import describe
+
+ACTIVITY = 40
+
+
+@dataclass(frozen=True)
+class CellInfo:
+    """A cell's identity (from the experiment, or from the store when the experiment is not at hand)."""
+
+    cell_id: str
+    model: str
+    precision: str
+    technique: str
+    method: str
+    context: str
+    concurrency: int
+
+    @property
+    def baseline_key(self) -> tuple[str, str, str, int]:
+        return (self.model, self.precision, self.context, self.concurrency)
+
+    @staticmethod
+    def from_cell(cell: Any) -> CellInfo:
+        return CellInfo(cell.id, cell.model.id, cell.model.precision, cell.technique.id, cell.technique.method,
+                        cell.context.label, cell.concurrency)
+
+    @staticmethod
+    def from_store(cell_id: str, info: dict[str, Any]) -> CellInfo:
+        parts = cell_id.split(".")
+        return CellInfo(cell_id, str(info.get("model", parts[0])), parts[1] if len(parts) > 1 else "",
+                        str(info.get("technique", parts[2] if len(parts) > 2 else "")),
+                        str(info.get("method", "")), str(info.get("context", "")),
+                        int(info.get("concurrency") or 0))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A smoke verdict as the store keeps it (`SmokeVerdict.to_dict`)."""
+
+    bench_id: str
+    passed: bool
+    score: float | None
+    threshold: float | None
+    n: int | None
+    reasons: tuple[str, ...]
+    notes: tuple[str, ...]
+    estimate: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AcceptanceReading:
+    mean_acceptance_length: float | None
+    per_position: tuple[float, ...]
+    draft_acceptance_rate: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class CellStatus:
+    """Everything the matrix and the cell view show about one cell."""
+
+    info: CellInfo
+    state: str = "planned"
+    in_run: bool = False
+    reason: str | None = None
+    progress: tuple[str, int, int] | None = None
+    tok_s: float | None = None
+    tok_s_range: tuple[float, float] | None = None
+    speedup: float | None = None
+    final_acceptance: AcceptanceReading | None = None
+    live_acceptance: AcceptanceReading | None = None
+    verdicts: tuple[Verdict, ...] = ()
+    eval_cell: str | None = None
+    throughput: tuple[tuple[float, float], ...] = ()
+    activity: tuple[str, ...] = ()
+    log_path: str | None = None
+
+    @property
+    def cell_id(self) -> str:
+        return self.info.cell_id
+
+    @property
+    def acceptance_length(self) -> float | None:
+        for a in (self.final_acceptance, self.live_acceptance):
+            if a is not None and a.mean_acceptance_length is not None:
+                return a.mean_acceptance_length
+        return None
+
+    @property
+    def speculative(self) -> bool:
+        return self.info.method not in ("ar", "")
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """One consistent picture of the run, posted to the UI."""
+
+    run_dir: str | None
+    experiment: str
+    cells: tuple[CellStatus, ...]
+    runner_pid: int | None = None
+    runner_alive: bool = False
+    runner_cells: tuple[str, ...] = ()
+    finished: bool = False
+    version: int = 0
+
+    def cell(self, cell_id: str) -> CellStatus | None:
+        for c in self.cells:
+            if c.cell_id == cell_id:
+                return c
+        return None
+
+    def count(self, state: str) -> int:
+        return sum(1 for c in self.cells if c.in_run and c.state == state)
+
+
+@dataclass
+class _Live:
+    progress: tuple[str, int, int] | None = None
+    tok_s: float | None = None
+    tok_s_range: tuple[float, float] | None = None
+    final: AcceptanceReading | None = None
+    live: AcceptanceReading | None = None
+    throughput: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=2000))
+    log_throughput: tuple[tuple[float, float], ...] = ()
+    activity: deque[str] = field(default_factory=lambda: deque(maxlen=ACTIVITY))
+    log_path: str | None = None
+
+
+def _f(x: Any) -> float | None:
+    try:
+        return None if x is None else float(x)
+    except (TypeError, ValueError):
+        return None
+
+
+def runner_alive(row: dict[str, Any], stale_after_s: float = 30.0) -> bool:
+    """A fresh heartbeat, and (on this host) a process with that pid: a killed runner is not shown alive."""
+    if time.time() - float(row.get("heartbeat") or 0) >= stale_after_s:
+        return False
+    if row.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(row["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stamp(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts))
+
+
+class RunModel:
+    """Folds events and store reads; `snapshot()` gives the immutable picture."""
+
+    def __init__(self, infos: list[CellInfo], experiment: str = "", run_dir: Path | None = None) -> None:
+        self.infos = {i.cell_id: i for i in infos}
+        self.order = [i.cell_id for i in infos]
+        self.experiment = experiment
+        self.run_dir = run_dir
+        self.live: dict[str, _Live] = {}
+        self.rows: dict[str, Any] = {}
+        self.speed: dict[str, dict[str, Any]] = {}
+        self.verdicts: dict[str, list[Verdict]] = {}
+        self.runner: dict[str, Any] | None = None
+        self.runner_cells: dict[int, tuple[str, ...]] = {}
+        self.finished = False
+        self.version = 0
+        self.t0: float | None = None
+
+    def _cell(self, cell_id: str) -> _Live:
+        if cell_id not in self.live:
+            self.live[cell_id] = _Live()
+        return self.live[cell_id]
+
+    # --- events ---------------------------------------------------------------------------------------------
+    def apply_events(self, events: list[Event]) -> None:
+        for e in events:
+            self._apply(e)
+        if events:
+            self.version += 1
+
+    def _apply(self, e: Event) -> None:
+        d = e.to_dict()
+        k = e.kind
+        if k == "run_started":
+            self.runner_cells[int(d.get("pid") or 0)] = tuple(d.get("cells") or ())
+            self.finished = False
+        elif k == "run_finished":
+            self.finished = True
+        cid = e.cell_id
+        if not cid:
+            return
+        if cid not in self.infos:  # a cell the experiment no longer has: still show it
+            self.infos[cid] = CellInfo.from_store(cid, {})
+            self.order.append(cid)
+        c = self._cell(cid)
+        text = describe(e) if k != "phase_progress" else None  # progress is shown live, not listed
+        if text:
+            text = text.removeprefix(f"{cid}: ")  # the cell view names the cell already
+            c.activity.extend(f"[{stamp(e.ts)}] {line}" for line in text.splitlines())
+        if k == "cell_state":
+            c.progress = None
+        elif k == "phase_progress":
+            c.progress = (str(d["phase"]), int(d["done"]), int(d["total"]))
+        elif k == "speed_result" and d.get("scope", "point") == "point":
+            c.tok_s = _f(d.get("tok_s_median"))
+            lo, hi = _f(d.get("tok_s_min")), _f(d.get("tok_s_max"))
+            c.tok_s_range = (lo, hi) if lo is not None and hi is not None else None
+            c.activity.append(f"[{stamp(e.ts)}] speed {c.tok_s or 0:.1f} tok/s (median of repeats)")
+        elif k == "acceptance_result" and d.get("scope") == "point":
+            reading = AcceptanceReading(_f(d.get("mean_acceptance_length")),
+                                        tuple(d.get("per_position_rates") or ()),
+                                        _f(d.get("draft_acceptance_rate")),
+                                        "/metrics" if d.get("source") == "metrics" else "log, whole phase")
+            if d.get("source") == "metrics" or c.final is None:
+                c.final = reading
+        elif k == "spec_decode_stats":
+            c.live = AcceptanceReading(_f(d.get("mean_acceptance_length")),
+                                       tuple(d.get("per_position_acceptance") or ()),
+                                       _f(d.get("draft_acceptance_rate")), "log, last interval")
+        elif k == "engine_stats" and d.get("generation_throughput") is not None:
+            if self.t0 is None:
+                self.t0 = e.ts
+            c.throughput.append((e.ts - self.t0, float(d["generation_throughput"])))
+        elif k == "server_starting" and d.get("log_path"):
+            c.log_path = str(d["log_path"])
+
+    def apply_log_stats(self, cell_id: str, throughput: list[tuple[float, float]],
+                        live: AcceptanceReading | None) -> None:
+        """Stats parsed from the watched cell's server.log (used when the runner emits no live events)."""
+        c = self._cell(cell_id)
+        c.log_throughput = tuple(throughput)  # the server's whole log: preferred over the events' excerpt
+        if live is not None:
+            c.live = live
+        self.version += 1
+
+    # --- store ----------------------------------------------------------------------------------------------
+    def apply_store(self, cells: list[Any], speed: list[tuple[str, str, str, dict[str, Any]]],
+                    verdicts: list[tuple[str, str, bool, dict[str, Any]]], runner: dict[str, Any] | None) -> None:
+        rows = {r.cell_id: r for r in cells}
+        spd = {m[0]: m[3] for m in speed}
+        ver: dict[str, list[Verdict]] = {}
+        for cid, bench, passed, data in verdicts:
+            ver.setdefault(cid, []).append(Verdict(
+                bench, passed, _f(data.get("score")), _f(data.get("threshold")),
+                int(data["n"]) if data.get("n") is not None else None, tuple(data.get("reasons") or ()),
+                tuple(data.get("notes") or ()), dict(data.get("estimate") or {})))
+        for cid, row in rows.items():
+            if cid not in self.infos:
+                self.order.append(cid)
+            if cid not in self.infos or not self.infos[cid].method:  # first seen in an event: no method yet
+                self.infos[cid] = CellInfo.from_store(cid, row.info)
+        changed = (
+            {k: (r.state, r.reason) for k, r in rows.items()} != {k: (r.state, r.reason) for k, r in self.rows.items()}
+            or spd != self.speed or ver != self.verdicts or runner != self.runner
+        )
+        self.rows, self.speed, self.verdicts, self.runner = rows, spd, ver, runner
+        if changed:
+            self.version += 1
+
+    # --- the picture ----------------------------------------------------------------------------------------
+    def _tok_s(self, cid: str) -> float | None:
+        s = self.speed.get(cid)
+        if s and s.get("tok_s") is not None:
+            return _f(s["tok_s"])
+        live = self.live.get(cid)
+        return live.tok_s if live else None
+
+    def snapshot(self) -> RunSnapshot:
+        ar: dict[tuple[str, str, str, int], float] = {}
+        for cid, info in self.infos.items():
+            tok = self._tok_s(cid)
+            if info.method == "ar" and tok:
+                ar[info.baseline_key] = tok
+        out = []
+        for cid in self.order:
+            info = self.infos[cid]
+            row = self.rows.get(cid)
+            live = self.live.get(cid) or _Live()
+            s = self.speed.get(cid) or {}
+            tok = self._tok_s(cid)
+            base = ar.get(info.baseline_key)
+            speedup = tok / base if tok and base and info.method != "ar" else None
+            final = live.final
+            mal = _f(s.get("mean_acceptance_length", s.get("acceptance_length")))
+            if final is None and mal is not None:
+                final = AcceptanceReading(mal, tuple(s.get("per_position") or ()), None, "speed phase")
+            rng = live.tok_s_range
+            if s.get("tok_s_min") is not None and s.get("tok_s_max") is not None:
+                rng = (float(s["tok_s_min"]), float(s["tok_s_max"]))
+            eval_cell = row.info.get("eval_cell") if row is not None else None
+            verdicts = tuple(self.verdicts.get(eval_cell or cid, ()))
+            log_path = live.log_path
+            if self.run_dir is not None:
+                link = self.run_dir / "cells" / cid / "server.log"
+                if link.exists():
+                    log_path = str(link)
+                elif row is not None and row.serving_key and (self.run_dir / "servers" / f"{row.serving_key}.log").exists():
+                    log_path = str(self.run_dir / "servers" / f"{row.serving_key}.log")
+            out.append(CellStatus(
+                info=info, state=row.state.value if row is not None else "planned", in_run=row is not None,
+                reason=row.reason if row is not None else None,
+                progress=live.progress if row is not None and not row.state.terminal else None,
+                tok_s=tok, tok_s_range=rng, speedup=speedup, final_acceptance=final,
+                live_acceptance=live.live, verdicts=verdicts, eval_cell=eval_cell,
+                throughput=live.log_throughput or tuple(live.throughput), activity=tuple(live.activity),
+                log_path=log_path))
+        pid = int(self.runner["pid"]) if self.runner else None
+        alive = self.runner is not None and runner_alive(self.runner)
+        return RunSnapshot(
+            run_dir=str(self.run_dir) if self.run_dir else None, experiment=self.experiment, cells=tuple(out),
+            runner_pid=pid, runner_alive=alive, runner_cells=self.runner_cells.get(pid or -1, ()),
+            finished=self.finished, version=self.version)
+
+
+def static_snapshot(infos: list[CellInfo], experiment: str) -> RunSnapshot:
+    """The picture before any run exists: every cell planned, nothing measured."""
+    return RunModel(infos, experiment).snapshot()

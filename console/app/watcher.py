@@ -1,0 +1,237 @@
+"""`RunWatcher`: what changed in a run folder since the last look — events, store, one server log.
+
+Polled from a thread worker (`SpecdeckApp.watch_run`) about every 50 ms; it returns a new `RunSnapshot`
+when something changed (at most every `snapshot_every` s) and a `LogChunk` with the log lines gathered
+since the UI took the last one (back-pressure: while the UI is behind, lines accumulate here, capped at
+`max_lines`, so memory stays flat and the event loop is never flooded). No Textual in here.
+"""
+
+from __future__ import annotations
+
+import calendar
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import console.bench.events  # noqa: F401  - registers the bench event kinds for `from_dict`
+from console.app.runview import AcceptanceReading, RunModel, RunSnapshot
+from console.run.eventlog import read_events
+from console.run.store import Store
+from console.serve.logparse import EngineStats, SpecDecodeStats, parse_line
+
+STATS_MARKERS = ("Avg generation throughput", "metrics:")
+
+
+def stats_lines(text: str) -> list[str]:
+    """The lines of `text` holding an engine-stats or spec-decode marker, in order (str.find: C speed, so
+    the thousands of request lines around them cost next to nothing)."""
+    found: dict[int, str] = {}
+    for marker in STATS_MARKERS:
+        i = text.find(marker)
+        while i >= 0:
+            start = text.rfind("\n", 0, i) + 1
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            found[start] = text[start:end]
+            i = text.find(marker, end)
+    return [found[k] for k in sorted(found)]
+INITIAL_TAIL_BYTES = 16 << 20
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """Lines of a cell's server.log for the log pane, plus what they said about speed and acceptance."""
+
+    cell_id: str
+    path: str
+    lines: tuple[str, ...]
+    reset: bool = False
+    """A new file: the pane starts over."""
+    skipped: int = 0
+    """Lines not shown because the UI was behind or the file was too long to replay."""
+
+
+def log_seconds(ts: str | None) -> float | None:
+    """`MM-DD HH:MM:SS` (vLLM's log stamp, no year) → seconds on an arbitrary but consistent clock."""
+    if not ts:
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(f"2000-{ts[-14:]}", "%Y-%m-%d %H:%M:%S")))
+    except ValueError:
+        return None
+
+
+class LogTail:
+    """Follows one growing file: complete lines only, a partial last line waits for its newline."""
+
+    def __init__(self, path: Path, read_bytes: int = 4 << 20) -> None:
+        self.path = path
+        self.offset = 0
+        self.read_bytes = read_bytes
+        self.started = False
+        self.skipped_bytes = 0
+        self.t0: float | None = None
+        self.throughput: list[tuple[float, float]] = []
+        self.live: AcceptanceReading | None = None
+
+    def read(self) -> list[str]:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return []
+        if not self.started:
+            self.started = True
+            if size > INITIAL_TAIL_BYTES:
+                self.offset = size - INITIAL_TAIL_BYTES
+                self.skipped_bytes = self.offset
+        if size < self.offset:  # truncated or replaced: start over
+            self.offset = 0
+        if size == self.offset:
+            return []
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            data = f.read(self.read_bytes)
+        if self.skipped_bytes and self.offset == self.skipped_bytes:
+            cut = data.find(b"\n") + 1  # we started mid-line: drop the fragment
+            self.offset += cut
+            data = data[cut:]
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            if len(data) < self.read_bytes:
+                return []
+            end = len(data)
+        self.offset += end
+        text = data[:end].decode("utf-8", errors="replace")
+        self._stats(text)
+        return text.splitlines()
+
+    def _stats(self, text: str) -> None:
+        for line in stats_lines(text):
+            ev = parse_line(line)
+            if isinstance(ev, EngineStats) and ev.generation_throughput is not None:
+                t = log_seconds(ev.timestamp)
+                if t is None:
+                    continue
+                if self.t0 is None:
+                    self.t0 = t
+                self.throughput.append((t - self.t0, ev.generation_throughput))
+            elif isinstance(ev, SpecDecodeStats):
+                self.live = AcceptanceReading(ev.mean_acceptance_length, ev.per_position_acceptance,
+                                              ev.draft_acceptance_rate, "log, last interval")
+
+
+class RunWatcher:
+    """Polls one run folder. `set_cell()` may be called from any thread; `poll()` from the worker only."""
+
+    def __init__(self, run_dir: Path, model: RunModel, *, max_lines: int = 5000,
+                 store_every: float = 0.5, snapshot_every: float = 0.2) -> None:
+        self.run_dir = Path(run_dir)
+        self.model = model
+        self.max_lines = max_lines
+        self.store_every = store_every
+        self.snapshot_every = snapshot_every
+        self.offset = 0
+        self.store: Store | None = None
+        self._last_store = -1e9
+        self._last_snapshot = -1e9
+        self._posted_version = -1
+        self._cell: str | None = None
+        self._lock = threading.Lock()
+        self._tail: LogTail | None = None
+        self._tail_cell: str | None = None
+        self._pending: deque[str] = deque(maxlen=max_lines)
+        self._pending_skipped = 0
+        self._reset = False
+        self.ui_ready = threading.Event()
+        self.ui_ready.set()
+
+    def set_cell(self, cell_id: str | None) -> None:
+        """Tail this cell's server.log from now on (None: no log)."""
+        with self._lock:
+            self._cell = cell_id
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    # --- one look -----------------------------------------------------------------------------------------
+    def poll(self, force: bool = False) -> tuple[RunSnapshot | None, LogChunk | None]:
+        now = time.monotonic()
+        events, self.offset = read_events(self.run_dir / "events.jsonl", self.offset)
+        self.model.apply_events(events)
+        if force or events or now - self._last_store >= self.store_every:
+            self._read_store()
+            self._last_store = now
+        chunk = self._read_log()
+        snap = None
+        if self.model.version != self._posted_version and (force or now - self._last_snapshot >= self.snapshot_every):
+            snap = self.model.snapshot()
+            self._posted_version = snap.version
+            self._last_snapshot = now
+        return snap, chunk
+
+    def _read_store(self) -> None:
+        if self.store is None:
+            if not (self.run_dir / "state.sqlite").exists():
+                return
+            self.store = Store(self.run_dir / "state.sqlite")
+        s = self.store
+        self.model.apply_store(s.cells(), s.measurements(kind="speed"), s.verdicts(), s.runner())
+
+    def _log_path(self, cell_id: str) -> Path | None:
+        link = self.run_dir / "cells" / cell_id / "server.log"
+        if link.exists():
+            return link
+        row = self.model.rows.get(cell_id)
+        if row is not None and row.serving_key:
+            shared = self.run_dir / "servers" / f"{row.serving_key}.log"
+            if shared.exists():
+                return shared
+        live = self.model.live.get(cell_id)
+        if live is not None and live.log_path and Path(live.log_path).exists():
+            return Path(live.log_path)
+        return None
+
+    def _read_log(self) -> LogChunk | None:
+        with self._lock:
+            cell = self._cell
+        if cell != self._tail_cell:
+            self._tail_cell, self._tail = cell, None
+            self._pending.clear()
+            self._pending_skipped = 0
+            self._reset = True
+        if cell is None:
+            return None
+        if self._tail is None:
+            path = self._log_path(cell)
+            if path is None:
+                return self._flush(cell, "")
+            self._tail = LogTail(path)
+            self._reset = True
+        tail = self._tail
+        before_tp = len(tail.throughput)
+        live_before = tail.live
+        for _ in range(8):  # at most 8 reads (32 MB) per look, so a huge backlog cannot stall the thread
+            lines = tail.read()
+            if not lines:
+                break
+            self._pending_skipped += max(0, len(self._pending) + len(lines) - self.max_lines)
+            self._pending.extend(lines)
+        if len(tail.throughput) != before_tp or tail.live is not live_before:
+            self.model.apply_log_stats(cell, tail.throughput[-2000:], tail.live)
+        return self._flush(cell, str(tail.path))
+
+    def _flush(self, cell: str, path: str) -> LogChunk | None:
+        if not self._reset and not self._pending:
+            return None
+        if not self.ui_ready.is_set():
+            return None  # the UI has not taken the last chunk: keep gathering
+        chunk = LogChunk(cell, path, tuple(self._pending), self._reset, self._pending_skipped)
+        self._pending.clear()
+        self._pending_skipped = 0
+        self._reset = False
+        self.ui_ready.clear()
+        return chunk

@@ -1,0 +1,50 @@
+"""`specdeck tui [EXPERIMENT | RUN_DIR]`: the console — select cells, watch them, approve, read results."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+NAME = "tui"
+HELP = "the console: pick cells, start them, watch logs and acceptance, approve full runs, read results"
+DESCRIPTION = """\
+A keyboard-first terminal console over the same core as the other commands.
+
+  specdeck tui                          pick an experiment or a run
+  specdeck tui experiments/demo.toml    the experiment's cell matrix: select (space, a), start (s)
+  specdeck tui runs/<run-id>            attach to a run (also: a run id, or 'latest')
+
+Runs are owned by a runner process in its own session (started here or by `specdeck run`): quitting the
+console or losing the SSH connection never stops a run; `specdeck tui RUN_DIR` shows it again.
+Press ? in the console for the keys.
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", nargs="?", help="experiment .toml, run folder, run id or 'latest' (default: a picker)")
+    p.add_argument("--models-dir", type=Path, help="where @models/ paths point (passed to the runners started)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.run.locate import RunNotFound, find_run
+
+    target = args.target
+    if target is not None and not (target.endswith(".toml") and Path(target).is_file()):
+        try:
+            target = str(find_run(target))
+        except RunNotFound as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    elif target is not None:
+        from console.spec.loader import SpecError, load_experiment
+
+        try:
+            load_experiment(Path(target))
+        except SpecError as exc:
+            print("\n".join(map(str, exc.problems)), file=sys.stderr)
+            return 1
+    from console.app.app import SpecdeckApp
+
+    SpecdeckApp(target, models_dir=args.models_dir).run()
+    return 0

@@ -1,0 +1,280 @@
+"""lm-eval (EleutherAI harness) against the cell's own server, as a subprocess.
+
+``python -m lm_eval run --model local-chat-completions`` with ``base_url`` = the full
+``/v1/chat/completions`` URL, ``--apply_chat_template``, ``--log_samples`` and ``--use_cache`` (sqlite in
+``out_dir``: a killed run does not redo answered requests). The shipped sets (toy-mcq, toy-mcq-ko,
+gpqa-style) and any ``.jsonl`` become a custom task whose YAML is written into ``out_dir/tasks``: the local
+file as ``dataset_path: json``, ``generate_until``, and a ``regex`` filter that is the extraction rule of
+``console.evals.extract`` (``group_select: -1`` = the last letter of the final body; ``0`` with
+``extractor = "first"``, the trap). For custom tasks, already-committed items are left out with
+``--samples``. Any other task name (gpqa_diamond_cot_zeroshot, mmlu_pro, ifeval, …) is passed through;
+``metric`` picks the result key (e.g. ``exact_match,flexible-extract``).
+
+lm-eval does not keep ``finish_reason``: a truncation is inferred when an output re-tokenises to at least
+``max_tokens − 1 %`` tokens (the server's /tokenize, so the count uses the served tokenizer).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from console.evals.base import EvalItem, EvalResult, EvalTarget
+from console.evals.data import load_items, resolve_dataset
+from console.evals.extract import letter_regex
+from console.spec.schema import Benchmark, Generation
+
+FALLBACK = "[invalid]"
+"""What lm-eval's regex filter returns when nothing matched: an extraction failure."""
+TokenCounter = Callable[[str], int | None]
+
+
+class LmEvalError(RuntimeError):
+    """lm-eval exited with an error or wrote no results; the message carries the tail of its log."""
+
+
+def is_local_task(task: str) -> bool:
+    try:
+        resolve_dataset(task)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def task_name(bench: Benchmark) -> str:
+    return "specdeck_" + re.sub(r"[^a-z0-9_]", "_", bench.id)
+
+
+def default_metric(bench: Benchmark) -> str:
+    """``metric,filter`` read from results/samples: custom tasks name their filter after the extractor."""
+    if bench.metric:
+        return bench.metric
+    if is_local_task(bench.task):
+        return f"exact_match,{bench.extractor}-letter"
+    return "exact_match,flexible-extract"
+
+
+def task_config(bench: Benchmark, data_file: Path, options: int, generation: Generation) -> dict[str, Any]:
+    """The custom task (written as JSON, which YAML reads as is)."""
+    return {
+        "task": task_name(bench),
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data_file)}},
+        "test_split": "test",
+        "output_type": "generate_until",
+        "doc_to_text": "{{prompt}}",
+        "doc_to_target": "{{answer}}",
+        "generation_kwargs": {"until": [], **gen_kwargs(generation)},
+        "filter_list": [{
+            "name": f"{bench.extractor}-letter",
+            "filter": [
+                {"function": "regex", "regex_pattern": letter_regex(options, bench.extractor),
+                 "group_select": -1 if bench.extractor == "last" else 0, "fallback": FALLBACK},
+                {"function": "take_first"},
+            ],
+        }],
+        "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
+        "metadata": {"version": 1.0, "written_by": "specdeck"},
+    }
+
+
+def gen_kwargs(generation: Generation) -> dict[str, Any]:
+    return {"max_gen_toks": generation.max_tokens, "temperature": generation.temperature,
+            "top_p": generation.top_p, "do_sample": generation.temperature > 0}
+
+
+def command(bench: Benchmark, target: EvalTarget, *, task: str, include_path: str | None, limit: int | None,
+            samples: list[int] | None, generation: Generation, out_dir: Path,
+            num_concurrent: int = 2) -> list[str]:
+    url = f"{target.base_url.rstrip('/')}/v1/chat/completions"
+    model_args = (f"model={target.model},base_url={url},num_concurrent={num_concurrent},max_retries=3,"
+                  "tokenizer_backend=None,timeout=3600")
+    argv = [sys.executable, "-m", "lm_eval", "run", "--model", "local-chat-completions",
+            "--model_args", model_args, "--tasks", task, "--apply_chat_template",
+            "--gen_kwargs", *(f"{k}={v}" for k, v in gen_kwargs(generation).items()),
+            "--log_samples", "--output_path", str(out_dir / "output"),
+            "--use_cache", str(out_dir / "cache" / "lm"), "--seed", "1234"]
+    if include_path:
+        argv += ["--include_path", include_path]
+    if samples is not None:
+        argv += ["--samples", json.dumps({task: samples})]
+    elif limit:
+        argv += ["--limit", str(limit)]
+    return argv
+
+
+def env_for(target: EvalTarget) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"OPENAI_API_KEY": target.api_key or "EMPTY", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+                "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    return env
+
+
+class LmEval:
+    """EvalAdapter driving lm-eval as a subprocess (see the module docstring)."""
+
+    framework = "lm-eval"
+
+    def __init__(self, base_dir: Path | None = None, num_concurrent: int = 2) -> None:
+        self.base_dir = base_dir
+        self.num_concurrent = num_concurrent
+
+    def run(self, bench: Benchmark, target: EvalTarget, *, stage: str, limit: int | None,
+            generation: Generation, out_dir: Path, skip_ids: set[str],
+            on_item: Callable[[EvalItem], None]) -> EvalResult:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        include_path = self._include_path(bench)
+        task, samples = bench.task, None
+        if is_local_task(bench.task):
+            data = resolve_dataset(bench.task, self.base_dir)
+            n = len(load_items(data))
+            tasks_dir = out_dir / "tasks"
+            tasks_dir.mkdir(exist_ok=True)
+            options = bench.options or 4
+            (tasks_dir / f"{task_name(bench)}.yaml").write_text(
+                json.dumps(task_config(bench, data, options, generation), indent=2, ensure_ascii=False) + "\n",
+                encoding="utf-8")
+            include_path, task = str(tasks_dir), task_name(bench)
+            samples = [i for i in range(min(limit or n, n)) if str(i) not in skip_ids]
+            if not samples:
+                return EvalResult.from_items(bench.id, self.framework, stage, [])
+        argv = command(bench, target, task=task, include_path=include_path, limit=limit, samples=samples,
+                       generation=generation, out_dir=out_dir, num_concurrent=self.num_concurrent)
+        t0 = time.perf_counter()
+        started = time.time()
+        log_path = out_dir / "lm_eval.log"
+        with log_path.open("w", encoding="utf-8") as log:
+            log.write(" ".join(argv) + "\n")
+            log.flush()
+            proc = subprocess.run(argv, env=env_for(target), stdout=log, stderr=subprocess.STDOUT,
+                                  cwd=out_dir, check=False)
+        wall = time.perf_counter() - t0
+        results = newest(out_dir / "output", "results_*.json", since=started)
+        if proc.returncode != 0 or results is None:
+            raise LmEvalError(f"lm-eval exited {proc.returncode}"
+                              f"{'' if results else ' without results'}; last lines of {log_path}:\n"
+                              + tail(log_path))
+        counter = server_token_counter(target)
+        items, summary = parse_output(results, default_metric(bench), generation.max_tokens, counter)
+        fresh = [i for i in items if i.item_id not in skip_ids]
+        for item in fresh:
+            on_item(item)
+        result = EvalResult.from_items(bench.id, self.framework, stage, fresh, wall_s=wall,
+                                       metric=default_metric(bench))
+        return _with_extra(result, summary)
+
+    def _include_path(self, bench: Benchmark) -> str | None:
+        if not bench.include_path:
+            return None
+        path = Path(bench.include_path).expanduser()
+        if not path.is_absolute() and self.base_dir is not None:
+            path = self.base_dir / path
+        return str(path)
+
+
+def _with_extra(result: EvalResult, extra: dict[str, Any]) -> EvalResult:
+    from dataclasses import replace
+
+    return replace(result, extra={**result.extra, **extra})
+
+
+# --- reading lm-eval's files --------------------------------------------------------------------------
+def newest(root: Path, pattern: str, since: float | None = None) -> Path | None:
+    files = [p for p in root.rglob(pattern) if since is None or p.stat().st_mtime >= since - 1]
+    return max(files, key=lambda p: p.stat().st_mtime) if files else None
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def samples_files(results_file: Path) -> dict[str, Path]:
+    """Subtask → its samples file written in the same run (same timestamp suffix)."""
+    stamp = results_file.stem.removeprefix("results_")
+    out = {}
+    for p in results_file.parent.glob(f"samples_*_{stamp}.jsonl"):
+        out[p.stem.removeprefix("samples_").removesuffix(f"_{stamp}")] = p
+    return out
+
+
+def _correct(value: Any) -> bool | None:
+    if isinstance(value, list):
+        return all(bool(v) for v in value) if value else None
+    if isinstance(value, bool | int | float):
+        return float(value) >= 1.0
+    return None
+
+
+def _first(x: Any) -> Any:
+    while isinstance(x, list) and x:
+        x = x[0]
+    return x if not isinstance(x, list) else None
+
+
+def items_from_samples(lines: Iterable[dict[str, Any]], metric: str, max_tokens: int | None,
+                       count_tokens: TokenCounter | None, prefix: str = "") -> list[EvalItem]:
+    """One EvalItem per doc from a samples file, for the filter named in ``metric`` (``name,filter``)."""
+    name, _, filt = metric.partition(",")
+    items = []
+    for s in lines:
+        if filt and s.get("filter") != filt:
+            continue
+        raw = _first(s.get("resps"))
+        raw = raw if isinstance(raw, str) else ""
+        extracted = _first(s.get("filtered_resps"))
+        extracted = None if not isinstance(extracted, str) or extracted.strip() in ("", FALLBACK) else extracted
+        if extracted is not None:
+            extracted = extracted.strip()
+        tokens = count_tokens(raw) if count_tokens and raw else None
+        finish = None
+        if tokens is not None and max_tokens:
+            finish = "length" if tokens >= max_tokens - max(1, max_tokens // 100) else "stop"
+        target = s.get("target")
+        items.append(EvalItem(item_id=f"{prefix}{s['doc_id']}", raw_output=raw, extracted=extracted,
+                              correct=_correct(s.get(name)), target=None if target is None else str(target),
+                              finish_reason=finish, output_tokens=tokens))
+    return items
+
+
+def parse_output(results_file: Path, metric: str, max_tokens: int | None,
+                 count_tokens: TokenCounter | None = None) -> tuple[list[EvalItem], dict[str, Any]]:
+    """Items from every samples file of a run (ids ``doc_id``, or ``subtask/doc_id`` for groups) and a
+    summary of what lm-eval itself reported for ``metric``."""
+    data = json.loads(results_file.read_text(encoding="utf-8"))
+    files = samples_files(results_file)
+    items: list[EvalItem] = []
+    for sub, path in sorted(files.items()):
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        items += items_from_samples(lines, metric, max_tokens, count_tokens, "" if len(files) == 1 else f"{sub}/")
+    reported = {task: vals.get(metric) for task, vals in (data.get("results") or {}).items()}
+    return items, {"framework_reported": reported, "results_file": str(results_file),
+                   "lm_eval_version": data.get("lm_eval_version")}
+
+
+def server_token_counter(target: EvalTarget) -> TokenCounter:
+    """Counts tokens with the server's /tokenize (the served tokenizer); None when it cannot."""
+    headers = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    url = f"{target.base_url.rstrip('/')}/tokenize"
+
+    def count(text: str) -> int | None:
+        try:
+            r = httpx.post(url, json={"model": target.model, "prompt": text, "add_special_tokens": False},
+                           headers=headers, timeout=60)
+            r.raise_for_status()
+            return int(r.json()["count"])
+        except (httpx.HTTPError, KeyError, ValueError):
+            return None
+
+    return count

@@ -1,0 +1,59 @@
+"""Which adapter runs a benchmark, and how many items its full run has (for the cost estimate)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console.evals.base import EvalAdapter
+from console.evals.builtin import BuiltinMCQ
+from console.evals.data import load_items, resolve_dataset
+from console.evals.inspect_adapter import Inspect
+from console.evals.lmeval import LmEval
+from console.spec.schema import Benchmark
+
+DEFAULT_FULL_ITEMS = 1000
+"""Assumed size of a task whose dataset is not on this machine and not in KNOWN_SIZES; set the benchmark's
+``full_items`` for an exact estimate."""
+
+KNOWN_SIZES: dict[str, int] = {
+    "gpqa_diamond": 198,
+    "inspect_evals/gpqa_diamond": 198,
+    "ifeval": 541,
+    "inspect_evals/ifeval": 541,
+    "mmlu_pro": 12032,
+    "kmmlu": 35030,
+}
+"""Test-set sizes of public benchmarks (task-name prefixes: gpqa_diamond_cot_zeroshot → gpqa_diamond)."""
+
+
+def adapter_for(bench: Benchmark, base_dir: Path | None = None, concurrency: int = 4) -> EvalAdapter:
+    """The adapter for ``bench.framework``; ``base_dir`` resolves relative data/task paths (the experiment's
+    folder)."""
+    if bench.framework == "builtin":
+        return BuiltinMCQ(concurrency=concurrency, base_dir=base_dir)
+    if bench.framework == "lm-eval":
+        return LmEval(base_dir=base_dir, num_concurrent=min(concurrency, 4))
+    if bench.framework == "inspect":
+        return Inspect(base_dir=base_dir, max_connections=concurrency)
+    raise ValueError(f"unknown framework {bench.framework!r}: use builtin, lm-eval or inspect")
+
+
+def dataset_size(bench: Benchmark, base_dir: Path | None = None) -> int | None:
+    """Items in the task's dataset when known: a local jsonl is counted, public tasks come from KNOWN_SIZES."""
+    try:
+        return len(load_items(resolve_dataset(bench.task, base_dir)))
+    except FileNotFoundError:
+        pass
+    for name, size in sorted(KNOWN_SIZES.items(), key=lambda kv: -len(kv[0])):
+        if bench.task == name or bench.task.startswith(name + "_"):
+            return size
+    return None
+
+
+def full_items(bench: Benchmark, base_dir: Path | None = None) -> int:
+    """Items the full run will score: the dataset size (capped by ``bench.full_items``), else
+    ``bench.full_items``, else DEFAULT_FULL_ITEMS."""
+    size = dataset_size(bench, base_dir)
+    if size is not None:
+        return min(size, bench.full_items) if bench.full_items else size
+    return bench.full_items or DEFAULT_FULL_ITEMS

