@@ -1,8 +1,8 @@
 """The results screen's data: a run's store as master-schema rows, then `console.results.report.build` —
 the same derivation `specdeck report` prints (speed-up vs AR, accuracy Δ with SE and the noise verdict).
 
-`run_rows` reads what the runner committed (speed summaries, acceptance, full-run eval results) and merges
-`results_consolidated.csv` when the run has one (newest row wins). No Textual here.
+`run_rows` is `console.results.consolidate.consolidate_run`: one code path for the TUI and the report.
+No Textual here.
 """
 
 from __future__ import annotations
@@ -11,16 +11,13 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from console.run.store import Store
-
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover
-    import tomli as tomllib
+    pass
 
 
 @dataclass(frozen=True)
@@ -41,75 +38,15 @@ class ResultsData:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _resolved_cells(run_dir: Path) -> dict[str, dict[str, Any]]:
-    path = run_dir / "experiment.resolved.toml"
-    if not path.exists():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-    return {c["id"]: c for c in data.get("cell", []) if "id" in c}
-
-
-def _acceptance_file(run_dir: Path, cell_id: str) -> dict[str, Any]:
-    path = run_dir / "cells" / cell_id / "acceptance.json"
-    try:
-        total = json.loads(path.read_text(encoding="utf-8")).get("total") or {}
-    except (OSError, ValueError):
-        return {}
-    return total if isinstance(total, dict) else {}
-
-
 def run_rows(run_dir: Path) -> pd.DataFrame:
-    """Master rows (see console/results/columns.py) for one run folder."""
-    from console.results.columns import merge_master, normalize
+    """Master rows for one run folder: the same consolidation `specdeck report RUN_DIR` uses."""
+    from console.results.consolidate import consolidate_run
 
-    store = Store(run_dir / "state.sqlite")
-    try:
-        resolved = _resolved_cells(run_dir)
-        rows: list[dict[str, Any]] = []
-        base: dict[str, dict[str, Any]] = {}
-        for c in store.cells():
-            r = resolved.get(c.cell_id, {})
-            parts = c.cell_id.split(".")
-            base[c.cell_id] = {
-                "run_id": run_dir.name, "cell_id": c.cell_id, "model": c.info.get("model", parts[0]),
-                "precision": r.get("precision", parts[1] if len(parts) > 1 else None),
-                "technique": c.info.get("technique"), "k": r.get("k") or None,
-                "context": c.info.get("context"), "context_tokens": r.get("context_tokens"),
-                "concurrency": c.info.get("concurrency"), "total_params_b": r.get("total_params_b"),
-                "active_params_b": r.get("active_params_b"), "bytes_per_param": r.get("bytes_per_param"),
-                "serving_args": r.get("vllm_args"), "source": "specdeck",
-            }
-        for cell_id, _kind, _key, s in store.measurements(kind="speed"):
-            b = base.get(cell_id)
-            if b is None or s.get("tok_s") is None:
-                continue
-            rows.append({**b, "measurement": "speed", "tok_s_median": s.get("tok_s"),
-                         "tok_s_min": s.get("tok_s_min"), "tok_s_max": s.get("tok_s_max"),
-                         "repeats": s.get("repeats"), "n": s.get("requests"), "tok_s_source": "nonstreaming"})
-            acc = _acceptance_file(run_dir, cell_id)
-            mal = acc.get("mean_acceptance_length", s.get("mean_acceptance_length", s.get("acceptance_length")))
-            if mal is not None:
-                rows.append({**b, "measurement": "acceptance", "acceptance_length": mal,
-                             "per_position": acc.get("per_position_rates") or s.get("per_position"),
-                             "draft_acceptance_rate": acc.get("draft_acceptance_rate")})
-        for cell_id, bench, stage, r in store.eval_results():
-            b = base.get(cell_id)
-            if b is None or stage != "full":
-                continue
-            rows.append({**b, "measurement": "accuracy", "benchmark": bench, "framework": r.get("framework"),
-                         "n": r.get("n"), "score": r.get("score"), "stderr": r.get("stderr"),
-                         "blanks": r.get("blanks"), "extraction_failures": r.get("extraction_failures"),
-                         "truncations": r.get("truncations")})
-    finally:
-        store.close()
-    frame = normalize(pd.DataFrame(rows))
-    csv = run_dir / "results_consolidated.csv"
-    if csv.exists():
-        frame = merge_master([frame], existing_csv=csv).frame
-    return frame
+    if not (run_dir / "experiment.resolved.toml").exists():
+        from console.results.columns import empty_frame
+
+        return empty_frame()
+    return consolidate_run(run_dir)
 
 
 def common_prefix(ids: list[str]) -> str:

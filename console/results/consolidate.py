@@ -45,28 +45,40 @@ def _identity(cell: dict[str, Any], run_id: str, meta: dict[str, Any]) -> dict[s
 
 
 def _acc_fields(acc: dict[str, Any] | None) -> dict[str, Any]:
-    if not acc or not acc.get("num_drafts"):
+    if not acc or acc.get("mean_acceptance_length") is None or acc.get("num_drafts") == 0:
         return {}
     return {"acceptance_length": acc.get("mean_acceptance_length"),
             "per_position": json.dumps(acc.get("per_position_rates") or []),
             "draft_acceptance_rate": acc.get("draft_acceptance_rate")}
 
 
-def _speed_rows(base: dict[str, Any], d: Path) -> list[dict[str, Any]]:
+def _speed_rows(base: dict[str, Any], d: Path, stored: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Speed rows (overall and per category) and, for speculative cells, their acceptance rows. The store's
+    speed summary stands in where the cell folder has no speed.json."""
     speed = _read_json(d / "speed.json") or {}
     acc = _read_json(d / "acceptance.json") or {}
+    if stored and not acc.get("total") and stored.get("acceptance_length"):
+        acc["total"] = {"mean_acceptance_length": stored["acceptance_length"],
+                        "per_position_rates": stored.get("per_position"),
+                        "draft_acceptance_rate": stored.get("draft_acceptance_rate")}
     rows: list[dict[str, Any]] = []
-    s = speed.get("summary")
+    s = speed.get("summary") or stored
     if s and s.get("tok_s") is not None:
         rows.append({**base, "measurement": "speed", "category": "all", "tok_s_median": s.get("tok_s"),
                      "tok_s_min": s.get("tok_s_min"), "tok_s_max": s.get("tok_s_max"),
-                     "tok_s_source": "nonstreaming", "repeats": s.get("repeats"), "n": s.get("requests"),
-                     **_acc_fields(acc.get("total"))})
+                     "tok_s_source": "nonstreaming", "repeats": s.get("repeats"), "n": s.get("requests")})
+        fields = _acc_fields(acc.get("total"))
+        if fields:
+            rows.append({**base, "measurement": "acceptance", "category": "all", **fields})
     cat_acc = ((acc.get("categories") or {}).get("rows")) or {}
     for r in ((speed.get("categories") or {}).get("rows")) or []:
-        rows.append({**base, "measurement": "speed", "category": r["category"], "tok_s_median": r.get("tok_s"),
+        cat = r["category"]
+        rows.append({**base, "measurement": "speed", "category": cat, "tok_s_median": r.get("tok_s"),
                      "tok_s_min": r.get("tok_s"), "tok_s_max": r.get("tok_s"), "tok_s_source": "nonstreaming",
-                     "repeats": 1, "n": r.get("requests"), **_acc_fields(cat_acc.get(r["category"]))})
+                     "repeats": 1, "n": r.get("requests")})
+        fields = _acc_fields(cat_acc.get(cat))
+        if fields:
+            rows.append({**base, "measurement": "acceptance", "category": cat, **fields})
     return rows
 
 
@@ -112,12 +124,13 @@ def consolidate_run(run_dir: Path) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     cells = {c["id"]: c for c in resolved.get("cell", [])}
     known = {r.cell_id for r in store.cells()}
+    speed = {cell_id: data for cell_id, _kind, _key, data in store.measurements(kind="speed")}
     for cell_id, cell in cells.items():
         if cell_id not in known:
             continue  # not part of this run's selection
         base = _identity(cell, run_dir.name, meta)
         d = run_dir / "cells" / cell_id
-        rows += _speed_rows(base, d) + _determinism_rows(base, d) + _niah_rows(base, d)
+        rows += _speed_rows(base, d, speed.get(cell_id)) + _determinism_rows(base, d) + _niah_rows(base, d)
     for cell_id, bench_id, stage, r in store.eval_results():
         if cell_id not in cells:
             continue
