@@ -106,14 +106,20 @@ async def measure(rate: int, seconds: float, max_lines: int, control: bool = Fal
             await pilot.pause(0.5)
             pane = app.screen.query_one(LogPane)
             stalls: list[float] = []
+            late: list[tuple[float, float]] = []  # (seconds since the writer started, stall) for stalls > 50 ms
             stop = asyncio.Event()
+            t0 = time.perf_counter()
 
             async def monitor() -> None:
                 loop = asyncio.get_running_loop()
+                if loop.get_debug():
+                    loop.slow_callback_duration = 0.05
                 while not stop.is_set():
                     t = loop.time()
                     await asyncio.sleep(0.01)
                     stalls.append(loop.time() - t - 0.01)
+                    if stalls[-1] > 0.05:
+                        late.append((round(time.perf_counter() - t0, 2), round(stalls[-1] * 1000, 1)))
 
             mon = asyncio.create_task(monitor())
             rss0 = rss_mb()
@@ -145,6 +151,7 @@ async def measure(rate: int, seconds: float, max_lines: int, control: bool = Fal
             "ingest_lines_per_s": round(got / elapsed), "max_stall_ms": round(stalls[-1] * 1000, 1),
             "p99_stall_ms": round(stalls[int(len(stalls) * 0.99) - 1] * 1000, 1),
             "median_stall_ms": round(statistics.median(stalls) * 1000, 2),
+            "stalls_over_50ms_at": late,
             "rss_start_mb": round(rss0, 1), "rss_peak_mb": round(max(mid_rss + [rss1]), 1),
             "rss_end_mb": round(rss1, 1), "log_lines_kept": kept, "max_lines": max_lines,
             "console_cpu_s": round(cpu, 2),
@@ -160,10 +167,18 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=RESULTS / "ui_log_ingest.json")
     p.add_argument("--no-control", action="store_true",
                    help="skip the control run per rate (same writer, log not watched: the machine's own stalls)")
+    p.add_argument("--trace", action="store_true",
+                   help="asyncio debug mode: log every event-loop callback slower than 50 ms (finds a stall's cause; "
+                        "slows the loop, so figures from a traced run are not the benchmark's)")
     a = p.parse_args()
+    if a.trace:
+        import logging
+
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+        os.environ["PYTHONASYNCIODEBUG"] = "1"
     rows = []
     for rate in (int(r) for r in a.rates.split(",")):
-        row = asyncio.run(measure(rate, a.seconds, a.max_lines))
+        row = asyncio.run(measure(rate, a.seconds, a.max_lines), debug=a.trace)
         ok = row["ingested"] >= row["written"] and row["max_stall_ms"] <= 100
         row["ok"] = ok
         if rate and not a.no_control:
@@ -175,6 +190,8 @@ def main() -> int:
               f"RSS {row['rss_start_mb']} → {row['rss_peak_mb']} (peak) → {row['rss_end_mb']} MB, "
               f"pane keeps {row['log_lines_kept']} lines, {row['lines_per_console_cpu_s']} lines per console CPU-s  "
               f"{'OK' if ok else 'MISSED'}", flush=True)
+        if row["stalls_over_50ms_at"]:
+            print(f"{'':>7}   stalls > 50 ms at (s since start, ms): {row['stalls_over_50ms_at'][:8]}", flush=True)
         if "control_max_stall_ms" in row:
             print(f"{'':>7}   control (same writer, log not watched): stall max {row['control_max_stall_ms']} ms "
                   f"p99 {row['control_p99_stall_ms']} ms", flush=True)

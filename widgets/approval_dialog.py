@@ -15,6 +15,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from console.units import gpu_hours, human_seconds
+
 
 @dataclass(frozen=True)
 class ApprovalRequest:
@@ -35,20 +37,6 @@ class ApprovalResult:
 
     action: str
     reason: str | None = None
-
-
-def human_seconds(s: float | None) -> str:
-    if s is None:
-        return "unknown"
-    if s < 90:
-        return f"{s:.0f} s"
-    if s < 5400:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:.1f} h"
-
-
-def gpu_hours(h: float) -> str:
-    return f"{h:.2f} GPU-h" if h >= 0.1 else f"{h:.2g} GPU-h"
 
 
 def cost_line(req: ApprovalRequest) -> str:

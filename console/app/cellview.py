@@ -13,8 +13,8 @@ from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 from console.app.actions import ask_approval, ask_cancel, ask_rerun_smoke
 from console.app.runview import AcceptanceReading, CellStatus, RunSnapshot
 from console.app.watcher import LogChunk
+from console.units import gpu_hours, human_seconds
 from widgets.acceptance_panel import Acceptance, AcceptancePanel
-from widgets.approval_dialog import gpu_hours, human_seconds
 from widgets.log_pane import LogPane
 from widgets.smoke_table import SmokeRow, SmokeTable
 from widgets.throughput_plot import ThroughputPlot
@@ -121,6 +121,7 @@ class CellScreen(Screen[None]):
         self.app.watch_cell(self.cell_id)
         if self.app.snapshot is not None:
             self.show_snapshot(self.app.snapshot)
+        self.app.call_after_refresh(self.app.freeze_heap)
 
     def on_screen_resume(self) -> None:
         if self.app.snapshot is not None:

@@ -69,7 +69,7 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
     from console.run.paths import new_run_dir
     from console.run.phases import RealPhases
     from console.run.resolved import load_frozen
-    from console.run.runner import RunOptions, Runner
+    from console.run.runner import Runner, RunOptions
     from console.run.store import RunnerBusy, Store
     from console.spec.loader import SpecError, load_experiment
 

@@ -23,9 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.cli_output import cell_table
+    from console.run.cli_output import cell_table, eval_table
     from console.run.locate import RunNotFound, find_run
     from console.run.store import Store
+    from console.units import gpu_hours
 
     try:
         run_dir = find_run(args.run)
@@ -43,11 +44,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"runner: none (finished or stopped; `specdeck resume {run_dir}` continues)")
     print()
     print(cell_table(store))
+    evals = eval_table(store)
+    if evals:
+        print("\nevals (wall = this attempt, framework start-up included; estimate = what approval showed):")
+        print(evals)
     waiting = [c for c in store.cells() if c.state.value == "awaiting_approval"]
     if waiting:
         print("\nwaiting for approval:")
         for c in waiting:
             est = [d.get("estimate") or {} for cid, _b, _p, d in store.verdicts(c.cell_id)]
             hours = sum(e.get("gpu_hours") or 0 for e in est)
-            print(f"  {c.cell_id}: full run ≈ {hours:.2f} GPU-h   specdeck approve {run_dir} {c.cell_id}")
+            print(f"  {c.cell_id}: full run ≈ {gpu_hours(hours)}   specdeck approve {run_dir} {c.cell_id}")
     return 0

@@ -3,7 +3,7 @@
 Three shipped sets (``console/evals/data/*.jsonl``, one item a line: ``id``, ``question``, ``choices``,
 ``answer`` (a letter), ``prompt`` — the exact user message every framework sends):
 
-- ``toy-mcq``: "Which is largest? (A) 3 (B) 9 (C) 1 (D) 4" over four distinct digits. The tiny demo target is
+- ``toy-mcq``: "Which is largest? (A)3 (B)9 (C)1 (D)4" over four distinct digits. The tiny demo target is
   trained on items of this form whose digit tuples are disjoint from the shipped ones, with answers of the
   form "(C) is smallest. Answer: (B)": a reasoning preamble that names a wrong option before the
   final answer — the thinking-on extraction trap, reproduced on a real (toy) model.
@@ -41,7 +41,7 @@ SHIPPED: dict[str, str] = {
 """Task name → file under ``DATA_DIR``."""
 
 TOY_QUESTION = {"en": "Which is largest?", "ko": "가장 큰 수는?"}
-TOY_ANSWER = {"en": "({wrong}) is smallest. Answer: ({answer})", "ko": "({wrong})는 가장 작다. 정답: ({answer})"}
+TOY_ANSWER = {"en": "({wrong}) is smallest. Answer: ({answer})", "ko": "({wrong}) 최소. 정답: ({answer})"}
 """Short on purpose: Korean costs three byte tokens a syllable, and training time grows with length."""
 
 
@@ -72,9 +72,15 @@ class MCQItem:
 
 
 def inline_prompt(question: str, choices: Iterable[str]) -> str:
-    """'Which is largest? (A) 3 (B) 9 (C) 1 (D) 4' — the toy format (and the default for files without a
-    ``prompt`` field)."""
+    """'Question? (A) first (B) second …' — the default for files without a ``prompt`` field."""
     opts = " ".join(f"({letter}) {c}" for letter, c in zip(option_letters(26), choices, strict=False))
+    return f"{question} {opts}"
+
+
+def toy_prompt(question: str, digits: Iterable[str]) -> str:
+    """'Which is largest? (A)3 (B)9 (C)1 (D)4' — no space before the digit: the tiny tokenizer merges " 0"–" 4"
+    but not " 5"–" 9", and with a space the toy learned the task far more slowly (docs/evals.md)."""
+    opts = " ".join(f"({letter}){d}" for letter, d in zip(option_letters(26), digits, strict=False))
     return f"{question} {opts}"
 
 
@@ -104,7 +110,7 @@ def toy_item(digits: tuple[int, ...], lang: str, item_id: str) -> MCQItem:
     choices = tuple(str(d) for d in digits)
     answer = option_letters(len(digits))[digits.index(max(digits))]
     question = TOY_QUESTION[lang]
-    return MCQItem(item_id, question, choices, answer, inline_prompt(question, choices))
+    return MCQItem(item_id, question, choices, answer, toy_prompt(question, choices))
 
 
 def toy_response(digits: tuple[int, ...], lang: str) -> str:
@@ -125,7 +131,7 @@ def toy_training_pairs(langs: tuple[str, ...] = ("en", "ko")) -> list[tuple[str,
     pairs = []
     for digits in toy_split()["train"]:
         for lang in langs:
-            pairs.append((inline_prompt(TOY_QUESTION[lang], [str(d) for d in digits]), toy_response(digits, lang)))
+            pairs.append((toy_prompt(TOY_QUESTION[lang], [str(d) for d in digits]), toy_response(digits, lang)))
     return pairs
 
 

@@ -28,11 +28,12 @@ KNOWN_SIZES: dict[str, int] = {
 
 def adapter_for(bench: Benchmark, base_dir: Path | None = None, concurrency: int = 4) -> EvalAdapter:
     """The adapter for ``bench.framework``; ``base_dir`` resolves relative data/task paths (the experiment's
-    folder)."""
+    folder). The benchmark's own ``concurrency`` wins over the default."""
+    concurrency = bench.concurrency or concurrency
     if bench.framework == "builtin":
         return BuiltinMCQ(concurrency=concurrency, base_dir=base_dir)
     if bench.framework == "lm-eval":
-        return LmEval(base_dir=base_dir, num_concurrent=min(concurrency, 4))
+        return LmEval(base_dir=base_dir, num_concurrent=concurrency if bench.concurrency else min(concurrency, 4))
     if bench.framework == "inspect":
         return Inspect(base_dir=base_dir, max_connections=concurrency)
     raise ValueError(f"unknown framework {bench.framework!r}: use builtin, lm-eval or inspect")

@@ -11,6 +11,7 @@ from typing import Any
 
 from console.evals.base import EvalResult
 from console.spec.schema import Benchmark
+from console.units import gpu_hours, human_seconds
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,8 @@ class CostEstimate:
     def describe(self) -> str:
         if self.wall_s is None:
             return f"{self.items} items: no measured tok/s for this cell yet, cost unknown"
-        h = self.wall_s / 3600
         return (f"{self.items} items × {self.expected_output_tokens} tokens ÷ {self.tok_s:.0f} tok/s ≈ "
-                f"{h:.2f} h wall, {self.gpu_hours:.2f} GPU-h")
+                f"{human_seconds(self.wall_s)} wall, {gpu_hours(self.gpu_hours)}")
 
 
 def estimate_full_run(bench: Benchmark, full_items: int, tok_s: float | None, gpus: int = 1) -> CostEstimate:

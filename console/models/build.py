@@ -35,6 +35,7 @@ from console.models.recipe import (
     target_of,
 )
 from console.models.tokenizer import save_tokenizer, token_ids, train_tokenizer
+from console.models.train import TrainReport, train_weights
 
 if TYPE_CHECKING:
     import torch
@@ -47,8 +48,9 @@ MODEL_CARD = """\
 # {name}
 
 A **toy** model built by specdeck (`specdeck models build`) for demos and tests on a CPU. {what}
-It has random weights: its text is gibberish and its benchmark scores mean nothing. Only the serving machinery
-around it (vLLM, speculative decoding, metrics) is real.
+Its weights are random, or random and then briefly trained on toy items: its text is gibberish elsewhere and its
+benchmark scores mean nothing about language models. Only the serving machinery around it (vLLM, speculative
+decoding, metrics, the eval plumbing) is real.
 
 Recipe hash: `{hash}` (full recipe in `specdeck-recipe.json`).
 """
@@ -136,11 +138,10 @@ class _Builder:
         self.say = say
         self._tokenizers: dict[str, PreTrainedTokenizerFast] = {}
         self._targets: dict[str, dict[str, torch.Tensor]] = {}
+        self._reports: dict[str, TrainReport] = {}
 
     def build(self, name: str, recipe: ModelRecipe, dest: Path) -> None:
         target = target_of(recipe)
-        if target.train_steps:
-            raise NotImplementedError(f"{name}: train_steps={target.train_steps}; training is not built yet")
         weights = self._target_weights(target)
         if isinstance(recipe, DrafterRecipe):
             weights = llama.add_noise(weights, recipe.noise_scale, recipe.noise_seed)
@@ -158,7 +159,10 @@ class _Builder:
             for f in tmp.iterdir():
                 f.chmod(0o644)
             files = {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()}
-            llama.write_json(tmp / RECIPE_FILE, _recipe_record(name, recipe, digest, files))
+            record = _recipe_record(name, recipe, digest, files)
+            if isinstance(recipe, TargetRecipe) and digest in self._reports:
+                record["training"] = _training_record(self._reports[digest])
+            llama.write_json(tmp / RECIPE_FILE, record)
             _fsync_dir(tmp)
             _replace_dir(tmp, dest)
         except BaseException:
@@ -180,9 +184,16 @@ class _Builder:
         digest = recipe_hash(target)
         if digest not in self._targets:
             built = self._find_built(digest)
-            self._targets[digest] = (
-                llama.load_weights(built) if built else llama.init_weights(target.arch, target.seed)
-            )
+            if built:
+                self._targets[digest] = llama.load_weights(built)
+            else:
+                weights = llama.init_weights(target.arch, target.seed)
+                if target.train_steps:
+                    self.say(f"training the target: {target.train_steps} steps on the toy MCQ items …")
+                    weights, report = train_weights(weights, target, self._tokenizer(target), self.say)
+                    self.say(f"trained in {report.seconds:.0f} s (final loss {report.final_loss:.3f})")
+                    self._reports[digest] = report
+                self._targets[digest] = weights
         return self._targets[digest]
 
     def _find_built(self, digest: str) -> Path | None:
@@ -205,8 +216,18 @@ def _recipe_record(name: str, recipe: ModelRecipe, digest: str, files: dict[str,
     }
 
 
+def _training_record(report: TrainReport) -> dict[str, Any]:
+    """The deterministic part of a training run (time is printed, not stored: the files must not vary)."""
+    return {"steps": report.steps, "losses": [list(p) for p in report.losses]}
+
+
 def _card(name: str, recipe: ModelRecipe, digest: str) -> str:
-    if isinstance(recipe, TargetRecipe):
+    trained = target_of(recipe).train_steps
+    if isinstance(recipe, TargetRecipe) and trained:
+        what = (f"The target: a 2-layer Llama with seeded Gaussian weights, then trained for {trained} steps on "
+                "generated toy multiple-choice items (\"Which is largest? (A)3 (B)9 (C)1 (D)4\" → \"(C) is "
+                "smallest. Answer: (B)\"), so it answers those above chance and writes gibberish elsewhere.")
+    elif isinstance(recipe, TargetRecipe):
         what = "The target: a 2-layer Llama with seeded Gaussian weights."
     elif recipe.noise_scale == 0.0:
         what = "A drafter that is an exact copy of tiny-target (every draft token is accepted)."

@@ -9,15 +9,18 @@ recipe embeds its target's recipe.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from console.models.corpus import corpus_sha256
 
 # Bump when the build code changes the files it writes for the same parameters.
-RECIPE_VERSION = 1
+# 2: the target is trained (console.models.train) when train_steps > 0.
+RECIPE_VERSION = 2
 
 RECIPE_FILE = "specdeck-recipe.json"
 
@@ -32,6 +35,37 @@ CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
+
+
+TRAIN_STEPS = 500
+"""Training steps of the demo target (≈6 min of one CPU core); see docs/models.md and docs/evals.md."""
+TRAIN_LR = 2e-3
+TRAIN_BATCH = 64
+TRAIN_STEPS_ENV = "SPECDECK_TRAIN_STEPS"
+
+
+def default_train_steps() -> int:
+    """``$SPECDECK_TRAIN_STEPS`` if set (0 = the untrained random target; tests use a few steps), else
+    TRAIN_STEPS. It is part of the recipe, so models built with other steps are other models."""
+    value = os.environ.get(TRAIN_STEPS_ENV, "").strip()
+    if not value:
+        return TRAIN_STEPS
+    try:
+        steps = int(value)
+    except ValueError:
+        raise ValueError(f"${TRAIN_STEPS_ENV} must be a whole number of steps (got {value!r})") from None
+    if steps < 0:
+        raise ValueError(f"${TRAIN_STEPS_ENV} must be >= 0 (got {steps})")
+    return steps
+
+
+@functools.lru_cache(maxsize=1)
+def training_data_sha256() -> str:
+    """SHA-256 of every training (prompt, response) pair, so changing the generator retrains the target."""
+    from console.evals.data import toy_training_pairs
+
+    text = json.dumps(toy_training_pairs(("en", "ko")), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -76,12 +110,21 @@ class ArchRecipe:
 
 @dataclass(frozen=True)
 class TargetRecipe:
-    """The target: seeded Gaussian init, optionally trained (``train_steps`` > 0 is reserved, not built yet)."""
+    """The target: seeded Gaussian init, then ``train_steps`` steps of training on the toy multiple-choice items
+    of ``console.evals.data`` (``console.models.train``; 0 = keep the random weights)."""
 
     arch: ArchRecipe = field(default_factory=ArchRecipe)
     tokenizer: TokenizerRecipe = field(default_factory=TokenizerRecipe)
     seed: int = 0
-    train_steps: int = 0
+    train_steps: int = field(default_factory=lambda: default_train_steps())
+    train_lr: float = TRAIN_LR
+    train_batch: int = TRAIN_BATCH
+    train_seed: int = 0
+    train_threads: int = 1
+    """torch threads while training: fixed, because the float reduction order (so the bytes) depends on it.
+    One: on a shared 2-core box two threads spin-wait on each other and ran 4× slower (docs/models.md)."""
+    train_langs: tuple[str, ...] = ("en", "ko")
+    train_data_sha256: str = field(default_factory=lambda: training_data_sha256())
     kind: Literal["target"] = "target"
 
 

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from console.events import Event
 from console.run.store import Store
+from console.units import gpu_hours, human_seconds
 
 
 def describe(e: Event) -> str | None:
@@ -40,8 +41,8 @@ def describe(e: Event) -> str | None:
         lines += [f"    - {r}" for r in d["reasons"]]
         est = d.get("estimate") or {}
         if est.get("wall_s"):
-            lines.append(f"    full run: {est['items']} items ≈ {est['wall_s'] / 3600:.2f} h, "
-                         f"{est['gpu_hours']:.2f} GPU-h")
+            lines.append(f"    full run: {est['items']} items ≈ {human_seconds(est['wall_s'])}, "
+                         f"{gpu_hours(est['gpu_hours'])}")
         return "\n".join(lines)
     if k == "approval_requested":
         return (f"{cell}waiting for approval: specdeck approve {e.run_id} {e.cell_id}"
@@ -100,4 +101,30 @@ def cell_table(store: Store) -> str:
         out.append("  ".join(f"{v:<{w}}" for v, w in zip(r[:5], widths, strict=True)) + "  " + r[5])
         if i == 0:
             out.append("  ".join("-" * w for w in widths) + "  ------")
+    return "\n".join(out)
+
+
+def eval_table(store: Store) -> str:
+    """Per cell × benchmark × stage: items, score, wall time; for a full run, the estimate shown at approval
+    next to what it took (estimates use the speed phase's tok/s: short eval answers and framework start-up
+    make them optimistic or pessimistic, and this table says which)."""
+    results = store.eval_results()
+    if not results:
+        return ""
+    estimates = {(cid, b): (d.get("estimate") or {}) for cid, b, _p, d in store.verdicts()}
+    rows = [("cell", "benchmark", "stage", "n", "score", "wall", "estimate")]
+    for cell_id, bench_id, stage, r in results:
+        score = r.get("score")
+        wall = r.get("wall_s")
+        est = estimates.get((cell_id, bench_id), {}).get("wall_s") if stage == "full" else None
+        resumed = f" (resumed at {r['resumed_with']})" if r.get("resumed_with") else ""
+        rows.append((cell_id, bench_id, stage, str(r.get("n", "-")), f"{score:.3f}" if score is not None else "-",
+                     (f"{wall:.1f} s" if wall is not None else "-") + resumed,
+                     f"{est:.1f} s" if est is not None else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for i, r in enumerate(rows):
+        out.append("  ".join(f"{v:<{w}}" for v, w in zip(r, widths, strict=True)).rstrip())
+        if i == 0:
+            out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from console.run.store import Store
+from console.units import gpu_hours, human_seconds
 
 
 class DecisionRefused(ValueError):
@@ -29,7 +30,7 @@ def smoke_summary(store: Store, cell_id: str) -> tuple[list[str], dict[str, Any]
             per[bench_id] = est
             if est.get("wall_s"):
                 lines.append(f"    full run: {est['items']} items × {est['expected_output_tokens']} tokens ÷ "
-                             f"{est['tok_s']:.0f} tok/s ≈ {est['wall_s'] / 3600:.2f} h, {est['gpu_hours']:.2f} GPU-h")
+                             f"{est['tok_s']:.0f} tok/s ≈ {human_seconds(est['wall_s'])}, {gpu_hours(est['gpu_hours'])}")
             else:
                 lines.append(f"    full run: {est.get('items')} items, cost unknown (no speed measured)")
     hours = [e["gpu_hours"] for e in per.values() if e.get("gpu_hours") is not None]

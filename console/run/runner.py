@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import os
 import getpass
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -318,13 +318,16 @@ class Runner:
         out = self.rc.cell_dir(cell) / "evals" / bench.id / stage
         out.mkdir(parents=True, exist_ok=True)
         generation = bench.generation or self.exp.spec.generation
+        t0 = time.monotonic()
         self.phases.adapter(bench).run(bench, self._target(cell, server), stage=stage, limit=limit,
                                         generation=generation, out_dir=out, skip_ids=done, on_item=on_item)
         # Score from the store: items committed by this and any earlier (killed) attempt, once each.
         items = [EvalItem(**{k: v for k, v in d.items() if k in EvalItem.__dataclass_fields__})
                  for d in self.store.items(cell.id, bench.id, stage)]
         result = EvalResult.from_items(bench.id, bench.framework, stage, items)
-        self.store.put_eval_result(cell.id, bench.id, stage, result.to_dict())
+        # Wall time of this attempt (framework start-up included): set next to the estimate in `status`.
+        self.store.put_eval_result(cell.id, bench.id, stage, {**result.to_dict(), "wall_s": time.monotonic() - t0,
+                                                             "resumed_with": len(done)})
         self.emit(EvalFinished(cell_id=cell.id, bench_id=bench.id, stage=stage, result=result.to_dict()))
         return result
 

@@ -249,6 +249,9 @@ class Benchmark(Strict):
     """Items in the full run; None = all."""
     expected_output_tokens: int = Field(2048, gt=0)
     """Per item, for the full-run cost estimate."""
+    concurrency: int | None = Field(None, gt=0)
+    """Requests in flight against the cell's server (built-in runner: async tasks; lm-eval: num_concurrent;
+    inspect: --max-connections). Default 4 (lm-eval: at most 4)."""
     generation: Generation | None = None
     """Overrides the experiment's generation settings for this benchmark."""
 

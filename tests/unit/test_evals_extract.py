@@ -14,7 +14,7 @@ THINK = "<think>Option (A) looks right at first, but (C) fits better.</think>\nT
 
 @pytest.mark.parametrize(("text", "expected"), [
     (TOY, "B"),
-    ("(C)는 가장 작다. 정답: (B)", "B"),
+    ("(C) 최소. 정답: (B)", "B"),
     (THINK, "C"),
     ("Answer: D", "D"),
     ("ANSWER: A", "A"),

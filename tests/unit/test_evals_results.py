@@ -15,7 +15,7 @@ from console.evals.data import MCQItem
 from console.evals.smoke import judge_smoke
 from console.spec.schema import Benchmark, Generation
 
-MCQ = MCQItem("toy-000", "Which is largest?", ("5", "6", "8", "4"), "C", "Which is largest? (A) 5 (B) 6 (C) 8 (D) 4")
+MCQ = MCQItem("toy-000", "Which is largest?", ("5", "6", "8", "4"), "C", "Which is largest? (A)5 (B)6 (C)8 (D)4")
 
 
 def response(content: str | None, finish: str = "stop", tokens: int = 9, reasoning: str | None = None) -> dict:

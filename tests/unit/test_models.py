@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,15 +30,24 @@ from console.models import (  # noqa: E402
 )
 from console.models import llama as llama_mod  # noqa: E402
 from console.models.deps import require  # noqa: E402
-from console.models.recipe import DrafterRecipe, TargetRecipe  # noqa: E402
+from console.models.recipe import TRAIN_STEPS, TRAIN_STEPS_ENV, DrafterRecipe, TargetRecipe  # noqa: E402
 
 
 def _hashes(model_dir: Path) -> dict[str, str]:
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(model_dir.iterdir())}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def quick_training() -> Iterator[None]:
+    """Two training steps instead of the demo's hundreds: these tests are about files, hashes and caching
+    (subprocesses inherit the variable). Training itself is tested below and on the engine."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(TRAIN_STEPS_ENV, "2")
+        yield
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def built(quick_training: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_models(tmp_path_factory.mktemp("models"))
 
 
@@ -197,9 +207,25 @@ def test_recipe_hash_covers_parameters() -> None:
     assert recipe_hash(DrafterRecipe(target=trained)) != recipe_hash(DrafterRecipe(target=base))
 
 
-def test_training_not_built_yet(tmp_path: Path) -> None:
-    with pytest.raises(NotImplementedError, match="train_steps"):
-        build_models(tmp_path, recipes={"t": TargetRecipe(train_steps=5)})
+def test_training_changes_weights_and_is_recorded(built: dict[str, Path], tmp_path: Path) -> None:
+    record = json.loads((built["tiny-target"] / "specdeck-recipe.json").read_text())
+    assert record["recipe"]["train_steps"] == 2 and record["training"]["steps"] == 2
+    untrained = build_models(tmp_path, recipes={"t": TargetRecipe(train_steps=0)})["t"]
+    assert "training" not in json.loads((untrained / "specdeck-recipe.json").read_text())
+    a = llama_mod.load_weights(untrained)
+    b = llama_mod.load_weights(built["tiny-target"])
+    assert not a["lm_head.weight"].equal(b["lm_head.weight"])
+    assert "trained for 2 steps" in (built["tiny-target"] / "README.md").read_text()
+
+
+def test_train_steps_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TRAIN_STEPS_ENV, "0")
+    assert TargetRecipe().train_steps == 0
+    monkeypatch.delenv(TRAIN_STEPS_ENV)
+    assert TargetRecipe().train_steps == TRAIN_STEPS
+    monkeypatch.setenv(TRAIN_STEPS_ENV, "many")
+    with pytest.raises(ValueError, match="whole number"):
+        TargetRecipe()
 
 
 def test_default_models_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from console.evals.base import EvalItem, EvalResult
-from console.run.runner import RunOptions, Runner
+from console.run.runner import Runner, RunOptions
 from console.run.states import CellState
 from console.run.store import Store
 from console.spec.loader import load_experiment
@@ -222,3 +222,19 @@ def test_a_finished_run_consolidates_to_the_master_csv(exp, tmp_path) -> None:
     assert len(smoke) == 2 and (smoke["n"] == 5).all()
     # Serving settings are disclosed per row.
     assert all('"--no-enable-prefix-caching"' in s for s in acc["serving_args"])
+
+
+def test_status_sets_the_full_run_estimate_next_to_its_wall_time(exp, tmp_path) -> None:
+    from console.run.cli_output import eval_table
+
+    run(exp, tmp_path, FakeAdapter("right"), yes_after_smoke=True)
+    store = Store(tmp_path / "run" / "state.sqlite")
+    lines = eval_table(store).splitlines()
+    assert lines[0].split() == ["cell", "benchmark", "stage", "n", "score", "wall", "estimate"]
+    full = [ln.split() for ln in lines[2:] if " full " in ln]
+    smoke = [ln.split() for ln in lines[2:] if " smoke " in ln]
+    assert len(full) == len(smoke) == 2
+    for row in full:  # n, score, "x.x s" wall, "y.y s" estimate (12 items × tokens ÷ the fake 100 tok/s)
+        assert row[3] == "12" and row[4] == "1.000" and row[6] == "s" and row[8] == "s"
+        assert float(row[7]) > 0
+    assert all(len(row) == 7 for row in smoke)  # no estimate for a smoke
