@@ -31,7 +31,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from console.models import TARGET_NAME, DrafterRecipe, TargetRecipe, build_models, corpus_passages  # noqa: E402
+from console.models import (  # noqa: E402
+    TARGET_NAME,
+    DrafterRecipe,
+    TargetRecipe,
+    build_models,
+    corpus_passages,
+    default_models_dir,
+)
 
 SPEC = "vllm:spec_decode_num_"
 
@@ -238,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     target = TargetRecipe()
     recipes: dict[str, TargetRecipe | DrafterRecipe] = {TARGET_NAME: target}
     recipes |= {f"noise-{lvl:g}": DrafterRecipe(target=target, noise_scale=lvl) for lvl in levels}
-    paths = build_models(args.work_dir / "models", recipes=recipes, progress=lambda m: print("  " + m))
+    # The target is reused from the default models dir when built there (training it again takes minutes).
+    paths = build_models(args.work_dir / "models", recipes=recipes, progress=lambda m: print("  " + m),
+                         reuse_from=[default_models_dir()])
     texts = prompts(args.requests, args.prompt_chars)
     import vllm
 

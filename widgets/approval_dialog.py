@@ -15,8 +15,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from console.units import gpu_hours, human_seconds
-
 
 @dataclass(frozen=True)
 class ApprovalRequest:
@@ -37,6 +35,21 @@ class ApprovalResult:
 
     action: str
     reason: str | None = None
+
+
+def human_seconds(s: float | None) -> str:
+    """'42 s', '12.5 min', '3.2 h' — the same wording as console.units (widgets do not import the core)."""
+    if s is None:
+        return "unknown"
+    if s < 90:
+        return f"{s:.0f} s" if s >= 10 else f"{s:.1f} s"
+    if s < 5400:
+        return f"{s / 60:.1f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def gpu_hours(h: float) -> str:
+    return f"{h:.2f} GPU-h" if h >= 0.1 else f"{h:.2g} GPU-h"
 
 
 def cost_line(req: ApprovalRequest) -> str:

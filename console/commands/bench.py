@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         printer(e)
 
     if any(c.model.toy for c in exp.cells):
-        print("NOTE: toy models (random weights): speed and acceptance are real, the text is not.")
+        print("NOTE: toy models (a tiny Llama trained on one quiz): speed and acceptance are real, the text is not.")
     print(f"run folder: {run_dir}")
     env = {"VLLM_LOG_STATS_INTERVAL": f"{args.stats_every:g}"}
     with ServerPool(run_dir, run_id=run_dir.name, api_key=new_api_key(), base_dir=exp.base_dir,

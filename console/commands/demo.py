@@ -19,7 +19,8 @@ select cells (space, a), start them (s), watch the vLLM log, acceptance and smok
 non-streaming 512-token requests with ignore_eos (tok/s = Σ completion_tokens / wall clock), reads
 acceptance from /metrics, and stops the server.
 
-The models are toys (random weights; the text is gibberish); the machinery is real.
+The models are toys (a 2-layer Llama trained ~6 CPU-minutes on one quiz; gibberish otherwise); the
+machinery is real. The first run builds them (~6 minutes, progress shown); later runs reuse the cache.
 
 examples:
   specdeck demo
@@ -48,7 +49,8 @@ def open_console(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print("\n".join(map(str, exc.problems)), file=sys.stderr)
         return 1
-    print("building the toy models (cached after the first time) …", flush=True)
+    print("building the toy models (first time ≈ 6 min: the target trains on one CPU core; cached after) …",
+          flush=True)
     build_models(default_models_dir(), progress=lambda msg: print(f"  {msg}", flush=True))
     from console.app.app import SpecdeckApp
 
@@ -78,11 +80,12 @@ def headless(args: argparse.Namespace) -> int:
     except SpecError as exc:
         print("\n".join(map(str, exc.problems)), file=sys.stderr)
         return 1
-    print("building the toy models (cached after the first time) …", flush=True)
+    print("building the toy models (first time ≈ 6 min: the target trains on one CPU core; cached after) …",
+          flush=True)
     build_models(default_models_dir(), progress=lambda msg: print(f"  {msg}", flush=True))
     run_dir = new_run_dir(exp.spec.experiment.name, "demo")
     print(f"run folder: {run_dir}")
-    print("NOTE: toy models (random weights): the speed and acceptance are real, the text is not.\n")
+    print("NOTE: toy models (a tiny Llama trained on one quiz): speed and acceptance are real, the text is not.\n")
     firsts: dict[str, Any] = {}
     for cell in exp.cells:
         firsts.setdefault(cell.serving_key, cell)

@@ -9,9 +9,11 @@ from pathlib import Path
 NAME = "models"
 HELP = "build or list the tiny local demo models (target + drafters)"
 DESCRIPTION = """\
-Build the tiny demo models offline and deterministically: a random 2-layer Llama target, an exact-copy
-drafter and noisy drafters (acceptance decays with draft position). Experiments refer to them as
-@models/<name>. They are toys with random weights; only vLLM and the measurements around them are real.
+Build the tiny demo models offline and deterministically: a 2-layer Llama target (seeded random weights,
+then ~6 minutes of one CPU core training on a generated quiz, progress shown), an exact-copy drafter and
+noisy drafters (acceptance decays with draft position). Experiments refer to them as @models/<name>.
+They are toys: only vLLM and the measurements around them are real. SPECDECK_TRAIN_STEPS=0 builds the
+untrained target instead (other models, other recipe hash).
 
 Models live in $SPECDECK_MODELS_DIR, else ~/.cache/specdeck/models. A model is rebuilt only when it is
 missing or its recipe changed (recipe hash in <model>/specdeck-recipe.json).

@@ -104,7 +104,7 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
         return 2
     print(f"run folder: {run_dir}")
     if any(c.model.toy for c in runner.cells):
-        print("NOTE: toy models (random or tiny-trained weights): the machinery is real, the scores are not.")
+        print("NOTE: toy models (a tiny Llama trained on one quiz): the machinery is real, the scores are not.")
     try:
         states = runner.run()
     except RunnerBusy as exc:

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = args.run_dir or new_run_dir(exp.spec.experiment.name, "serve")
     api_key = new_api_key()
-    toy = " (toy model: random weights, the text is gibberish)" if cell.model.toy else ""
+    toy = " (toy model: trained on one quiz, gibberish otherwise)" if cell.model.toy else ""
     print(f"starting vLLM for {cell.id}{toy}")
 
     def on_event(event: object) -> None:

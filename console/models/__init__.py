@@ -3,7 +3,7 @@
 ``build_models()`` trains a byte-level BPE tokenizer on the shipped corpus, draws a seeded random 2-layer
 Llama (the target) and derives drafters from it: an exact copy and noisy copies whose acceptance decays with
 draft position. Each model is a complete Hugging Face directory that vLLM serves; experiments refer to them as
-``@models/<name>``. The models are toys with random weights: only the machinery around them is real.
+``@models/<name>``. The models are toys (a tiny Llama trained on one quiz): only the machinery around them is real.
 
 Nothing here imports torch or transformers until a build runs (see ``console.models.deps``).
 """

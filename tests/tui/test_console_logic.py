@@ -187,3 +187,15 @@ def test_detached_launcher_runs_the_real_detach_and_reports_a_dead_runner(tmp_pa
         time.sleep(0.2)
     failures = launcher.take_failures()
     assert len(failures) == 1 and "exited with code" in failures[0] and "missing.toml" in failures[0]
+
+
+def test_widget_wording_matches_the_core() -> None:
+    """widgets/approval_dialog.py keeps its own copy of the duration / GPU-hour wording (widgets never import
+    the core); both must read the same."""
+    from console import units
+    from widgets import approval_dialog
+
+    for s in (None, 0.4, 5, 42, 89, 600, 5399, 7200, 100000):
+        assert approval_dialog.human_seconds(s) == units.human_seconds(s)
+    for h in (0.0031, 0.05, 0.1, 2.5):
+        assert approval_dialog.gpu_hours(h) == units.gpu_hours(h)

@@ -262,3 +262,11 @@ def test_cli(built: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None
     assert cli_main(["models", "list", "--dir", models]) == 0
     out = capsys.readouterr().out
     assert all(f"{name}  " in out for name in MODEL_NAMES) and "missing" not in out and "MiB" in out
+
+
+def test_reuse_from_skips_training_and_keeps_the_record(built: dict[str, Path], tmp_path: Path) -> None:
+    said: list[str] = []
+    out = build_models(tmp_path / "other", progress=said.append, reuse_from=[built["tiny-target"].parent])
+    assert not any("training the target" in m for m in said), said
+    assert _hashes(out["tiny-target"]) == _hashes(built["tiny-target"])
+    assert _hashes(out["tiny-draft-noisy"]) == _hashes(built["tiny-draft-noisy"])
