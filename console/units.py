@@ -15,7 +15,9 @@ def human_seconds(s: float | None) -> str:
 
 
 def gpu_hours(h: float | None) -> str:
-    """'1.25 GPU-h'; small figures keep two significant digits ('0.0031 GPU-h') instead of rounding to 0.00."""
+    """'1.25 GPU-h'; '0.053 GPU-h' (two significant digits rather than 0.05); '< 0.01 GPU-h' below that."""
     if h is None:
         return "unknown GPU-h"
-    return f"{h:.2f} GPU-h" if h >= 0.1 else f"{h:.2g} GPU-h"
+    if h >= 0.1:
+        return f"{h:.2f} GPU-h"
+    return f"{h:.2g} GPU-h" if h >= 0.01 else "< 0.01 GPU-h"

@@ -49,7 +49,9 @@ def human_seconds(s: float | None) -> str:
 
 
 def gpu_hours(h: float) -> str:
-    return f"{h:.2f} GPU-h" if h >= 0.1 else f"{h:.2g} GPU-h"
+    if h >= 0.1:
+        return f"{h:.2f} GPU-h"
+    return f"{h:.2g} GPU-h" if h >= 0.01 else "< 0.01 GPU-h"
 
 
 def cost_line(req: ApprovalRequest) -> str:
