@@ -17,6 +17,7 @@ so later edits to the original file do not change a run in flight.
 examples:
   specdeck resume latest
   specdeck resume runs/20261123-031502-demo --until full
+  specdeck resume latest --retry-failed     # after fixing what failed a cell: redo only that
 """
 
 

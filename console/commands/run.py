@@ -47,6 +47,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="stop a server idle this long while waiting for approval (default 300)")
     p.add_argument("--detach", action="store_true",
                    help="run in the background in its own session (closing the terminal does not stop it)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="put failed cells back in the queue (after you fixed the cause); measured speeds and "
+                        "scored items are kept, so only what failed is redone")
     p.add_argument("--models-dir", type=Path, help="where @models/ paths point")
     p.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
 
@@ -95,10 +98,11 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
         return detach([a for a in argv if a != "--detach"], run_dir)
     opts = RunOptions(until=args.until, cells=args.cells, yes_after_smoke=args.yes_after_smoke,
                       wait_for_approval=not args.no_wait, idle_timeout_s=args.idle_timeout,
-                      models_dir=args.models_dir)
+                      models_dir=args.models_dir, retry_failed=args.retry_failed)
     printer = EventPrinter(run_dir)
     try:
-        runner = Runner(exp, run_dir, RealPhases(models_dir=args.models_dir), opts, on_event=printer)
+        runner = Runner(exp, run_dir, RealPhases(models_dir=args.models_dir, base_dir=exp.base_dir), opts,
+                        on_event=printer)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -70,10 +70,11 @@ class Inspect:
     def run(self, bench: Benchmark, target: EvalTarget, *, stage: str, limit: int | None,
             generation: Generation, out_dir: Path, skip_ids: set[str],
             on_item: Callable[[EvalItem], None]) -> EvalResult:
+        out_dir = out_dir.resolve()  # inspect runs with cwd = out_dir: every path it gets must be absolute
         out_dir.mkdir(parents=True, exist_ok=True)
         task, task_args, sample_ids = bench.task, {}, None
         if is_local_task(bench.task):
-            data = resolve_dataset(bench.task, self.base_dir)
+            data = resolve_dataset(bench.task, self.base_dir).resolve()
             ids = [i.id for i in load_items(data)]
             task = f"{LOCAL_TASK}@mcq"
             task_args = {"dataset": str(data), "extractor": bench.extractor, "options": str(bench.options or 4)}
@@ -81,7 +82,7 @@ class Inspect:
             if not sample_ids:
                 return EvalResult.from_items(bench.id, self.framework, stage, [])
         elif self.base_dir is not None and (self.base_dir / task.split("@")[0]).exists():
-            task = str(self.base_dir / task)
+            task = str((self.base_dir / task).resolve())
         log_dir = out_dir / "logs"
         argv = command(bench, target, task=task, task_args=task_args, limit=limit, sample_ids=sample_ids,
                        generation=generation, log_dir=log_dir, max_connections=self.max_connections)

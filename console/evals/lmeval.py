@@ -131,11 +131,12 @@ class LmEval:
     def run(self, bench: Benchmark, target: EvalTarget, *, stage: str, limit: int | None,
             generation: Generation, out_dir: Path, skip_ids: set[str],
             on_item: Callable[[EvalItem], None]) -> EvalResult:
+        out_dir = out_dir.resolve()  # lm-eval runs with cwd = out_dir: every path it gets must be absolute
         out_dir.mkdir(parents=True, exist_ok=True)
         include_path = self._include_path(bench)
         task, samples = bench.task, None
         if is_local_task(bench.task):
-            data = resolve_dataset(bench.task, self.base_dir)
+            data = resolve_dataset(bench.task, self.base_dir).resolve()
             n = len(load_items(data))
             tasks_dir = out_dir / "tasks"
             tasks_dir.mkdir(exist_ok=True)
@@ -178,7 +179,7 @@ class LmEval:
         path = Path(bench.include_path).expanduser()
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
-        return str(path)
+        return str(path.resolve())
 
 
 def _with_extra(result: EvalResult, extra: dict[str, Any]) -> EvalResult:

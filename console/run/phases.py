@@ -18,8 +18,10 @@ class RealPhases:
     """Speed = the non-streaming load generator with /metrics acceptance (console.bench); accuracy = the
     framework adapters (console.evals)."""
 
-    def __init__(self, models_dir: Path | None = None) -> None:
+    def __init__(self, models_dir: Path | None = None, base_dir: Path | None = None) -> None:
         self.models_dir = models_dir
+        self.base_dir = base_dir
+        """The experiment's folder: relative dataset and task paths of benchmarks resolve against it."""
         self._bench: Any = None
 
     def _bench_runner(self, rc: RunContext) -> Any:
@@ -53,9 +55,9 @@ class RealPhases:
     def adapter(self, bench: Benchmark) -> EvalAdapter:
         from console.evals import adapter_for
 
-        return adapter_for(bench)  # type: ignore[no-any-return]
+        return adapter_for(bench, self.base_dir)  # type: ignore[no-any-return]
 
     def full_items(self, bench: Benchmark) -> int:
         from console.evals import full_items
 
-        return int(full_items(bench))
+        return int(full_items(bench, self.base_dir))

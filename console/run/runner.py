@@ -62,6 +62,9 @@ class RunOptions:
     poll_s: float = 1.0
     models_dir: Path | None = None
     who: str = field(default_factory=getpass.getuser)
+    retry_failed: bool = False
+    """Put failed cells (of this runner's --cells) back to planned: measured speeds and scored items are kept,
+    so a retry redoes only what failed."""
 
 
 @dataclass
@@ -188,6 +191,12 @@ class Runner:
                               for c in self.cells])
         self.emit(RunStarted(experiment=str(self.exp.path), cells=tuple(c.id for c in self.cells),
                              resumed=resumed, pid=os.getpid()))
+        if self.opt.retry_failed:
+            for c in self.cells:
+                row = self.store.cell(c.id)
+                if row.state is S.FAILED:
+                    was = (row.reason or "failed").splitlines()[0][:120]
+                    self.move(c, S.PLANNED, f"retry requested by {self.opt.who} (was: {was})")
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
         if self.pool is None:

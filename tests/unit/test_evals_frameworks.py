@@ -127,3 +127,32 @@ def test_parse_inspect_random_target() -> None:
     assert r.truncations == sum(i.output_tokens == 64 for i in items) > 0  # stop_reason max_tokens
     assert summary["status"] == "success" and summary["scorer"] == "answer_letter"
     assert summary["framework_reported"]["answer_letter"]["accuracy"] == 0.0
+
+
+@pytest.mark.parametrize("framework", ["lm-eval", "inspect"])
+def test_relative_run_folder_gives_absolute_paths(framework: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both frameworks run with cwd = out_dir, so a run folder given as `runs/…` must reach them as absolute
+    paths (a demo run failed with lm-eval's 'Tasks not found' before this)."""
+    import subprocess
+
+    from console.evals.registry import adapter_for
+
+    seen: dict[str, object] = {}
+
+    def fake_run(argv, **kw):  # type: ignore[no-untyped-def]
+        seen["argv"], seen["cwd"] = argv, kw.get("cwd")
+        return subprocess.CompletedProcess(argv, 1)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    b = bench(framework)
+    with pytest.raises(Exception, match="exited 1"):
+        adapter_for(b).run(b, TARGET, stage="smoke", limit=5, generation=GEN, out_dir=Path("runs/r/evals"),
+                           skip_ids=set(), on_item=lambda _i: None)
+    argv = [str(a) for a in seen["argv"]]  # type: ignore[union-attr]
+    assert Path(str(seen["cwd"])).is_absolute()
+    flags = {"--include_path", "--output_path", "--use_cache", "--log-dir"}
+    paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in flags]
+    paths += [a.split("=", 1)[1] for a in argv if a.startswith("dataset=")]
+    assert paths and all(Path(p).is_absolute() for p in paths), argv

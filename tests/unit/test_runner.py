@@ -238,3 +238,38 @@ def test_status_sets_the_full_run_estimate_next_to_its_wall_time(exp, tmp_path) 
         assert row[3] == "12" and row[4] == "1.000" and row[6] == "s" and row[8] == "s"
         assert float(row[7]) > 0
     assert all(len(row) == 7 for row in smoke)  # no estimate for a smoke
+
+
+class CrashingAdapter(FakeAdapter):
+    """Scores `ok` items, then fails the stage with an error (not a kill): the cell goes to `failed`."""
+
+    def __init__(self, ok: int) -> None:
+        super().__init__("right", crash_after=None)
+        self.ok = ok
+
+    def run(self, bench, target, *, stage, limit, generation, out_dir, skip_ids, on_item):
+        if self.calls >= self.ok:
+            raise RuntimeError("Tasks not found")
+        self.crash_after = self.ok
+        try:
+            return super().run(bench, target, stage=stage, limit=limit, generation=generation, out_dir=out_dir,
+                               skip_ids=skip_ids, on_item=on_item)
+        except KeyboardInterrupt:
+            raise RuntimeError("Tasks not found") from None
+
+
+def test_retry_failed_redoes_only_what_failed(exp, tmp_path) -> None:
+    runner, states = run(exp, tmp_path, CrashingAdapter(ok=2), wait_for_approval=False,
+                         cells="m.bf16.ar.short.c1")
+    assert states["m.bf16.ar.short.c1"] == "failed"
+    store = Store(tmp_path / "run" / "state.sqlite")
+    assert "Tasks not found" in store.cell("m.bf16.ar.short.c1").reason
+    again, states = run(exp, tmp_path, FakeAdapter("right"), wait_for_approval=False, cells="m.bf16.ar.short.c1")
+    assert states["m.bf16.ar.short.c1"] == "failed"  # without --retry-failed a failed cell stays failed
+    adapter = FakeAdapter("right")
+    runner, states = run(exp, tmp_path, adapter, wait_for_approval=False, cells="m.bf16.ar.short.c1",
+                         retry_failed=True, who="ops")
+    assert states["m.bf16.ar.short.c1"] == "awaiting_approval"
+    assert adapter.calls == 3  # the 3 smoke items not scored before the failure
+    assert runner.phases.speed_calls == 0  # the speed measured before the failure is kept
+    assert "retry requested by ops" in (tmp_path / "run" / "events.jsonl").read_text()
