@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "status",
     "approve",
     "reject",
+    "cancel",
     "resume",
     "bench",
     "logstats",

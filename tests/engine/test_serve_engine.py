@@ -47,10 +47,10 @@ def test_nonstreaming_512_tokens_with_ignore_eos(ar_server) -> None:
 
 def test_cells_with_the_same_serving_config_share_one_server(ar_server, pool, demo) -> None:
     starts = sum(e.kind == "server_starting" for e in pool.events)
-    same = pool.acquire(demo.cell("tiny.bf16.ar.8k.c16"))
+    same = pool.acquire(demo.cell("tiny.bf16.ar.8k.c1"))
     assert same is ar_server
     assert sum(e.kind == "server_starting" for e in pool.events) == starts
-    link = pool.run_dir / "cells" / "tiny.bf16.ar.8k.c16" / "server.log"
+    link = pool.run_dir / "cells" / "tiny.bf16.ar.8k.c1" / "server.log"
     assert link.is_symlink() and link.resolve() == Path(ar_server.log_path).resolve()
 
 

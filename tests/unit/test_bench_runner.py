@@ -42,7 +42,7 @@ def test_groups_put_ar_first_and_share_servers() -> None:
     exp = load_experiment(DEMO)
     groups = plan_groups(list(reversed(exp.cells)))
     assert groups[0][0].is_baseline and len(groups) == 4
-    assert all(len({c.serving_key for c in g}) == 1 for g in groups) and all(len(g) == 4 for g in groups)
+    assert all(len({c.serving_key for c in g}) == 1 for g in groups) and all(len(g) == 3 for g in groups)
 
 
 def test_unknown_phase_is_refused() -> None:
@@ -121,9 +121,9 @@ async def test_a_server_that_does_not_start_is_recorded_per_cell(tmp_path: Path)
 
 def test_speed_up_is_against_the_ar_cell_of_the_same_model_context_and_concurrency() -> None:
     exp = load_experiment(DEMO)
-    cell = exp.cell("tiny.bf16.ngram-k4.8k.c16")
-    assert ar_twin(cell, exp.cells).id == "tiny.bf16.ar.8k.c16"
-    cells = [exp.cell("tiny.bf16.ar.8k.c16"), cell]
+    cell = exp.cell("tiny.bf16.ngram-k4.8k.c1")
+    assert ar_twin(cell, exp.cells).id == "tiny.bf16.ar.8k.c1"
+    cells = [exp.cell("tiny.bf16.ar.8k.c1"), cell]
     data = {c.id: {"speed": {"summary": {"tok_s": t, "tok_s_min": t - 1, "tok_s_max": t + 1, "failures": 0,
                                          "requests": 3, "mean_acceptance_length": m}}}
             for c, t, m in zip(cells, (400.0, 1000.0), (None, 3.7), strict=True)}

@@ -273,3 +273,21 @@ def test_retry_failed_redoes_only_what_failed(exp, tmp_path) -> None:
     assert adapter.calls == 3  # the 3 smoke items not scored before the failure
     assert runner.phases.speed_calls == 0  # the speed measured before the failure is kept
     assert "retry requested by ops" in (tmp_path / "run" / "events.jsonl").read_text()
+
+
+def test_cancel_command_takes_queued_cells_out(exp, tmp_path, capsys) -> None:
+    import argparse
+
+    from console.commands import cancel
+
+    run(exp, tmp_path, FakeAdapter("right"), until="speed")
+    run_dir = tmp_path / "run"
+    assert cancel.run(argparse.Namespace(run=str(run_dir), cells=["m.bf16.dm.*"], reason="too slow")) == 0
+    assert "cancel recorded" in capsys.readouterr().out
+    assert cancel.run(argparse.Namespace(run=str(run_dir), cells=["nope.*"], reason="x")) == 2
+    _, states = run(exp, tmp_path, FakeAdapter("right"), until="smoke")
+    dm = [c for c in states if ".dm." in c]
+    assert dm and all(states[c] == "cancelled" for c in dm)
+    store = Store(run_dir / "state.sqlite")
+    assert all("too slow" in (store.cell(c).reason or "") for c in dm)
+    assert states["m.bf16.ar.short.c1"] == "smoke_passed"  # not matched: it went on

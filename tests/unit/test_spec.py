@@ -51,7 +51,8 @@ def problems_of(write_toml, text: str) -> list[str]:
 def test_shipped_experiments_validate() -> None:
     demo = load_experiment(ROOT / "experiments/demo.toml")
     ids = [c.id for c in demo.cells]
-    assert "tiny.bf16.ar.short.c1" in ids and "tiny.bf16.draft-noisy-k4.8k.c16" in ids
+    assert "tiny.bf16.ar.short.c1" in ids and "tiny.bf16.draft-noisy-k4.8k.c1" in ids
+    assert len(ids) == 12 and not any(i.endswith(".8k.c16") for i in ids)  # the exclude rule
     assert {c.technique.method for c in demo.cells} == {"ar", "draft_model", "ngram"}
     study = load_experiment(ROOT / "experiments/study-h100.toml")
     by_id = {c.id: c for c in study.cells}
