@@ -45,11 +45,13 @@ STATE_LABELS = {
     "planned": "planned", "serving": "serving", "speed": "speed", "smoke": "smoke",
     "smoke_passed": "smoke ok", "smoke_failed": "smoke FAIL", "awaiting_approval": "approve?",
     "full": "full", "done": "done", "failed": "FAILED", "skipped": "skipped", "cancelled": "cancelled",
+    # a decision recorded but not yet taken (the runner applies decisions between steps)
+    "approved": "approved…", "rejecting": "rejecting…", "cancelling": "cancelling…",
 }
 STATE_STYLES = {
     "serving": "cyan", "speed": "cyan", "smoke": "cyan", "full": "cyan", "smoke_passed": "green",
     "done": "green", "awaiting_approval": "bold yellow", "smoke_failed": "bold red", "failed": "bold red",
-    "cancelled": "dim", "skipped": "dim",
+    "cancelled": "dim", "skipped": "dim", "approved": "green", "rejecting": "dim", "cancelling": "dim",
 }
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("sel", " "), ("model", "model"), ("technique", "technique"), ("context", "ctx"), ("conc", "c"),

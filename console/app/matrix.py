@@ -40,10 +40,17 @@ def smoke_text(c: CellStatus) -> tuple[str, bool | None]:
     return text, passed
 
 
+TERMINAL = ("done", "failed", "skipped", "cancelled")
+PENDING_STATES = {"approve": "approved", "reject": "rejecting", "cancel": "cancelling"}
+
+
 def to_row(c: CellStatus) -> CellRow:
     smoke, passed = smoke_text(c)
+    state = c.state
+    if c.pending and c.state not in TERMINAL:
+        state = PENDING_STATES.get(c.pending, state)  # recorded, not yet taken: the runner is in another phase
     return CellRow(cell_id=c.cell_id, model=c.info.model, technique=c.info.technique, context=c.info.context,
-                   concurrency=c.info.concurrency, state=c.state, in_run=c.in_run, progress=progress_text(c),
+                   concurrency=c.info.concurrency, state=state, in_run=c.in_run, progress=progress_text(c),
                    tok_s=c.tok_s, speedup=c.speedup, acceptance_length=c.acceptance_length, smoke=smoke,
                    smoke_passed=passed, reason=c.reason)
 
@@ -65,9 +72,12 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
             parts.append(f"[b red]{stuck} cell(s) mid-phase but no runner: select them and press s to resume[/]")
         else:
             parts.append("[dim]no runner active[/]")
-        waiting = snap.count("awaiting_approval")
+        waiting = sum(1 for c in snap.cells if c.in_run and c.state == "awaiting_approval" and not c.pending)
         if waiting:
             parts.append(f"[b yellow]{waiting} awaiting approval (y)[/]")
+        queued = sum(1 for c in snap.cells if c.in_run and c.pending and c.state not in TERMINAL)
+        if queued:
+            parts.append(f"[green]{queued} decision(s) queued: the runner takes them after its current phase[/]")
         done, failed = snap.count("done"), snap.count("failed")
         if done:
             parts.append(f"{done} done")
@@ -139,6 +149,8 @@ class MatrixScreen(Screen[None]):
             text = f"[b]{c.cell_id}[/b]"
             if c.reason:
                 text += f" — {c.reason}"
+            elif c.pending == "approve" and c.state == "awaiting_approval":
+                text += " — approved; the full run starts when the runner finishes its current phase"
             elif c.state == "awaiting_approval":
                 text += " — smoke passed: press y to review the full run's cost and approve"
             elif not c.in_run:

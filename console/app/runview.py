@@ -92,6 +92,9 @@ class CellStatus:
     throughput: tuple[tuple[float, float], ...] = ()
     activity: tuple[str, ...] = ()
     log_path: str | None = None
+    pending: str | None = None
+    """A decision recorded but not yet taken by the runner (approve, reject, cancel, rerun_smoke): it is busy
+    with another cell's phase and applies decisions between steps."""
 
     @property
     def cell_id(self) -> str:
@@ -184,6 +187,7 @@ class RunModel:
         self.speed: dict[str, dict[str, Any]] = {}
         self.verdicts: dict[str, list[Verdict]] = {}
         self.runner: dict[str, Any] | None = None
+        self.pending: dict[str, str] = {}
         self.runner_cells: dict[int, tuple[str, ...]] = {}
         self.finished = False
         self.version = 0
@@ -258,8 +262,10 @@ class RunModel:
 
     # --- store ----------------------------------------------------------------------------------------------
     def apply_store(self, cells: list[Any], speed: list[tuple[str, str, str, dict[str, Any]]],
-                    verdicts: list[tuple[str, str, bool, dict[str, Any]]], runner: dict[str, Any] | None) -> None:
+                    verdicts: list[tuple[str, str, bool, dict[str, Any]]], runner: dict[str, Any] | None,
+                    pending: dict[str, str] | None = None) -> None:
         rows = {r.cell_id: r for r in cells}
+        pending = pending or {}
         spd = {m[0]: m[3] for m in speed}
         ver: dict[str, list[Verdict]] = {}
         for cid, bench, passed, data in verdicts:
@@ -274,9 +280,9 @@ class RunModel:
                 self.infos[cid] = CellInfo.from_store(cid, row.info)
         changed = (
             {k: (r.state, r.reason) for k, r in rows.items()} != {k: (r.state, r.reason) for k, r in self.rows.items()}
-            or spd != self.speed or ver != self.verdicts or runner != self.runner
+            or spd != self.speed or ver != self.verdicts or runner != self.runner or pending != self.pending
         )
-        self.rows, self.speed, self.verdicts, self.runner = rows, spd, ver, runner
+        self.rows, self.speed, self.verdicts, self.runner, self.pending = rows, spd, ver, runner, pending
         if changed:
             self.version += 1
 
@@ -326,7 +332,7 @@ class RunModel:
                 tok_s=tok, tok_s_range=rng, speedup=speedup, final_acceptance=final,
                 live_acceptance=live.live, verdicts=verdicts, eval_cell=eval_cell,
                 throughput=live.log_throughput or tuple(live.throughput), activity=tuple(live.activity),
-                log_path=log_path))
+                log_path=log_path, pending=self.pending.get(cid) if row is not None else None))
         pid = int(self.runner["pid"]) if self.runner else None
         alive = self.runner is not None and runner_alive(self.runner)
         return RunSnapshot(

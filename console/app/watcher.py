@@ -179,7 +179,8 @@ class RunWatcher:
                 return
             self.store = Store(self.run_dir / "state.sqlite")
         s = self.store
-        self.model.apply_store(s.cells(), s.measurements(kind="speed"), s.verdicts(), s.runner())
+        pending = {d.cell_id: d.action for d in s.decisions(pending_only=True)}
+        self.model.apply_store(s.cells(), s.measurements(kind="speed"), s.verdicts(), s.runner(), pending)
 
     def _log_path(self, cell_id: str) -> Path | None:
         link = self.run_dir / "cells" / cell_id / "server.log"

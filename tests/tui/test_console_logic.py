@@ -65,6 +65,23 @@ def test_run_model_from_a_real_run_folder(tmp_path) -> None:
     assert any("smoke toy-mcq: PASSED" in a for a in draft.activity)
 
 
+def test_a_recorded_approval_shows_as_queued_until_the_runner_takes_it(tmp_path) -> None:
+    from console.app.matrix import to_row
+    from console.run.store import Store
+
+    _, run_dir = build_run(tmp_path, "smoke")
+    cid = "tiny.bf16.draft-k4.short.c1"
+    Store(run_dir / "state.sqlite").decide(cid, "approve", "ops")
+    watcher = RunWatcher(run_dir, RunModel([], "tuidemo", run_dir))
+    snap, _ = watcher.poll(force=True)
+    assert snap is not None
+    draft = snap.cell(cid)
+    assert draft is not None and draft.state == "awaiting_approval" and draft.pending == "approve"
+    assert to_row(draft).state == "approved"
+    ngram = snap.cell("tiny.bf16.ngram-k4.short.c1")
+    assert ngram is not None and ngram.pending is None and to_row(ngram).state == "smoke_failed"
+
+
 def test_log_tail_keeps_a_partial_line_for_the_next_read(tmp_path) -> None:
     log = tmp_path / "server.log"
     log.write_text("one\ntwo\nthr")
