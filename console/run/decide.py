@@ -63,7 +63,7 @@ def decide(run_dir: Path, cell_id: str, action: str, *, bench: str | None = None
         raise DecisionRefused("say why with --reason (it is kept with the run)")
     store.decide(cell_id, action, who or getpass.getuser(), bench_id=bench, reason=reason, estimate=estimate)
     runner = store.runner()
-    note = "the runner picks it up within seconds" if runner else \
+    note = "the runner takes it between steps (once its current phase ends)" if runner else \
         f"no runner is active: `specdeck resume {run_dir}` carries it out"
     print(f"{action} recorded for {cell_id}{f' ({bench})' if bench else ''}; {note}")
     return 0
