@@ -57,7 +57,8 @@ def gpu_hours(h: float) -> str:
 def cost_line(req: ApprovalRequest) -> str:
     if req.gpu_hours is None:
         return "cost: unknown (no speed measured for this cell) — the full run may take long"
-    return f"cost: ≈ {gpu_hours(req.gpu_hours)}, ≈ {human_seconds(req.wall_s)} wall clock"
+    hours = gpu_hours(req.gpu_hours)
+    return f"cost: {'' if hours.startswith('<') else '≈ '}{hours}, ≈ {human_seconds(req.wall_s)} wall clock"
 
 
 class ApprovalDialog(ModalScreen[ApprovalResult | None]):

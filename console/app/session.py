@@ -132,7 +132,7 @@ class RunSession:
         self.store.decide(cell_id, action, self.who, reason=reason, estimate=estimate)
         covered = bool(snap and snap.runner_alive and cell_id in snap.runner_cells)
         if covered:
-            return f"{action} recorded for {cell_id}; runner pid {snap.runner_pid if snap else '?'} picks it up"
+            return f"{action} recorded for {cell_id}; runner pid {snap.runner_pid if snap else '?'} takes it between steps"
         self.queue.append(cell_id)
         started = self.tick(snap)
         if started:
