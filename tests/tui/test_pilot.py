@@ -65,7 +65,7 @@ async def test_workflow_select_start_watch_approve_results(tmp_path) -> None:
 
         await pilot.press("y")
         assert isinstance(app.screen, ApprovalDialog)
-        assert "cost: ≈" in screen_text(app) and "toy-mcq: passed" in screen_text(app)
+        assert "cost: < 0.01 GPU-h" in screen_text(app) and "toy-mcq: passed" in screen_text(app)
         await pilot.press("y")
         assert "press y again" in screen_text(app)
         await pilot.press("y")
