@@ -30,10 +30,11 @@ import pandas as pd
 
 from console.results.columns import eq, normalize
 from console.results.derive import standard_error
+from console.spec.schema import GuideRule
 
 OBJECTIVES = ("max_score", "max_speed", "max_speed_with_max_loss", "balance")
-RULE_KEYS = {"name", "objective", "benchmark", "framework", "measurement", "max_loss", "loss_vs", "context",
-             "concurrency", "technique", "why"}
+RULE_KEYS = set(GuideRule.model_fields)
+"""One schema for `[[guide]]`: what `specdeck validate` accepts in an experiment, the report applies."""
 CONFIG = ["model", "precision", "technique", "k"]
 
 
@@ -193,8 +194,9 @@ def workload_guide(df: pd.DataFrame, rules: Sequence[Mapping[str, Any]]) -> pd.D
     rows = []
     for rule in validate_rules(rules):
         best, reason = _apply(rule, _configs(df, rule))
-        if rule.get("why"):
-            reason += f" — {rule['why']}"
+        why = rule.get("why") or rule.get("description")
+        if why:
+            reason += f" — {why}"
         rows.append({
             "workload": rule["name"], "objective": rule["objective"],
             "best": "—" if best is None else _label(best),

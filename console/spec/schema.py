@@ -305,14 +305,25 @@ class Cells(Strict):
 
 
 class GuideRule(Strict):
-    """A workload-guide row: which cell wins for a kind of work (read by the results layer)."""
+    """A workload-guide row: which configuration wins for a kind of work. The results layer
+    (console/results/guide.py) applies it and accepts exactly these keys."""
 
     name: str
     objective: Literal["max_score", "max_speed", "max_speed_with_max_loss", "balance"]
     benchmark: str | None = None
+    """Accuracy rows scored on this benchmark (id or task name)."""
+    framework: str | None = None
+    measurement: str | None = None
+    """Which master-CSV measurement holds the score (default accuracy)."""
     max_loss: float | None = Field(None, ge=0)
+    loss_vs: Literal["best", "baseline"] | None = None
     context: str | None = None
+    """Speed rows at this context label (default: the shortest)."""
+    concurrency: int | None = Field(None, gt=0)
+    technique: str | list[str] | None = None
+    why: str | None = None
     description: str | None = None
+    """Shown with the rule's pick (same as `why`)."""
 
 
 class Determinism(Strict):

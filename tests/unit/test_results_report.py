@@ -153,3 +153,15 @@ def test_sparse_rows_do_not_break_the_report() -> None:
     text = terminal_report(data, width=90)
     assert "Speed-up vs AR" in text and "2.00×" in text
     assert data.guide is not None and data.guide.iloc[0]["tok_s"] == 10.0
+
+
+def test_guide_rules_of_every_shipped_experiment_apply() -> None:
+    """One `[[guide]]` schema: what the experiment loader accepts, the report's guide applies."""
+    import tomllib
+
+    from console.results.guide import validate_rules
+
+    root = Path(__file__).resolve().parents[2]
+    for toml in sorted((root / "experiments").glob("*.toml")):
+        rules = tomllib.loads(toml.read_text()).get("guide", [])
+        assert validate_rules(rules) == rules, toml.name
