@@ -77,8 +77,14 @@ def drop_blank(df: pd.DataFrame) -> pd.DataFrame:
     return df[keep]
 
 
+IDENTITY = {"benchmark", "framework", "workload"}
+"""Columns never clipped: 'toy-mcq-…' would make three benchmarks look alike. Other columns clip first,
+then trailing columns are dropped (and named)."""
+
+
 def text_table(df: pd.DataFrame, width: int = 120, min_col: int = 6) -> str:
-    """A plain table that fits ``width``: long columns are clipped with …, then trailing columns dropped."""
+    """A plain table that fits ``width``: long columns are clipped with … (never the identity columns), then
+    trailing columns dropped."""
     df = drop_blank(df)
     if df.empty:
         return "(none)\n"
@@ -90,7 +96,8 @@ def text_table(df: pd.DataFrame, width: int = 120, min_col: int = 6) -> str:
     def total(ws: list[int]) -> int:
         return sum(ws) + gap * (len(ws) - 1)
 
-    floors = [min(w, max(min_col, min(len(h), 12))) for h, w in zip(headers, widths, strict=True)]
+    floors = [w if h in IDENTITY else min(w, max(min_col, min(len(h), 12)))
+              for h, w in zip(headers, widths, strict=True)]
     floors[0] = min(widths[0], max(floors[0], width // 3))  # the first column names the row: clip it last
     while total(widths) > width:  # take one character at a time from the widest clippable column
         i = max(range(len(widths)), key=lambda j: widths[j] - floors[j])

@@ -165,3 +165,12 @@ def test_guide_rules_of_every_shipped_experiment_apply() -> None:
     for toml in sorted((root / "experiments").glob("*.toml")):
         rules = tomllib.loads(toml.read_text()).get("guide", [])
         assert validate_rules(rules) == rules, toml.name
+
+
+def test_text_table_never_clips_benchmark_names() -> None:
+    from console.results.tables import text_table
+
+    df = pd.DataFrame({"cell": ["tiny.bf16.ar.short.c1"] * 2, "technique": ["draft_model"] * 2,
+                       "benchmark": ["toy-mcq-inspect", "toy-mcq-ko"], "note": ["x" * 40] * 2})
+    out = text_table(df, width=70)
+    assert "toy-mcq-inspect" in out and "toy-mcq-ko" in out and "toy-mcq-…" not in out
