@@ -80,14 +80,26 @@ class EventPrinter:
         store.close()
 
 
+def smoke_summary(verdicts: list[tuple[str, bool, float | None]]) -> str:
+    """'toy-mcq ok 1.00' for one or two benchmarks; '3/4 ok; FAIL toy-mcq-first 0.00' for more (the
+    passed ones are in `specdeck approve`, the failed ones are what the operator must see)."""
+    def one(bench: str, passed: bool, score: float | None) -> str:
+        return f"{bench} {'ok' if passed else 'FAIL'}" + (f" {score:.2f}" if score is not None else "")
+
+    if len(verdicts) <= 2:
+        return ", ".join(one(*v) for v in verdicts)
+    ok = sum(1 for _b, p, _s in verdicts if p)
+    failed = [one(*v) for v in verdicts if not v[1]]
+    return f"{ok}/{len(verdicts)} ok" + (f"; {', '.join(failed)}" if failed else "")
+
+
 def cell_table(store: Store) -> str:
     """The status table: state and reason, speed, smoke verdicts per cell."""
     speed = {m[0]: m[3] for m in store.measurements(kind="speed")}
-    verdicts: dict[str, list[str]] = {}
+    per_cell: dict[str, list[tuple[str, bool, float | None]]] = {}
     for cell_id, bench_id, passed, data in store.verdicts():
-        score = data.get("score")
-        verdicts.setdefault(cell_id, []).append(
-            f"{bench_id} {'ok' if passed else 'FAIL'}" + (f" {score:.2f}" if score is not None else ""))
+        per_cell.setdefault(cell_id, []).append((bench_id, passed, data.get("score")))
+    verdicts = {cid: [smoke_summary(v)] for cid, v in per_cell.items()}
     rows = [("cell", "state", "tok/s", "acc len", "smoke", "reason")]
     for c in store.cells():
         s = speed.get(c.cell_id, {})

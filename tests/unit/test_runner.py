@@ -291,3 +291,12 @@ def test_cancel_command_takes_queued_cells_out(exp, tmp_path, capsys) -> None:
     store = Store(run_dir / "state.sqlite")
     assert all("too slow" in (store.cell(c).reason or "") for c in dm)
     assert states["m.bf16.ar.short.c1"] == "smoke_passed"  # not matched: it went on
+
+
+def test_status_smoke_column_stays_short() -> None:
+    from console.run.cli_output import smoke_summary
+
+    assert smoke_summary([("a", True, 1.0)]) == "a ok 1.00"
+    assert smoke_summary([("a", True, 1.0), ("b", False, 0.0)]) == "a ok 1.00, b FAIL 0.00"
+    four = [("a", True, 1.0), ("b", True, 0.9), ("c", False, 0.0), ("d", True, None)]
+    assert smoke_summary(four) == "3/4 ok; c FAIL 0.00"
