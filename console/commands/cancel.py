@@ -29,13 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.locate import RunNotFound, find_run
+    from console.run.locate import find_run_or_say
     from console.run.store import Store
 
-    try:
-        run_dir = find_run(args.run)
-    except RunNotFound as exc:
-        print(exc, file=sys.stderr)
+    run_dir = find_run_or_say(args.run)
+    if run_dir is None:
         return 2
     store = Store(run_dir / "state.sqlite")
     rows = store.cells()

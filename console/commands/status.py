@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 NAME = "status"
@@ -24,14 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.run.cli_output import cell_table, eval_table
-    from console.run.locate import RunNotFound, find_run
+    from console.run.locate import find_run_or_say
     from console.run.store import Store
     from console.units import gpu_hours
 
-    try:
-        run_dir = find_run(args.run)
-    except RunNotFound as exc:
-        print(exc, file=sys.stderr)
+    run_dir = find_run_or_say(args.run)
+    if run_dir is None:
         return 2
     store = Store(run_dir / "state.sqlite")
     print(f"run {run_dir.name}  ({store.meta('experiment', '?')})")

@@ -27,3 +27,15 @@ def find_run(name: str | Path) -> Path:
     known = ", ".join(d.name for d in runs[-5:]) or "none yet"
     raise RunNotFound(f"no run {str(name)!r} (a folder with state.sqlite, a run id under {root}/, or "
                       f"'latest'); recent runs: {known}")
+
+
+def find_run_or_say(name: str | Path) -> Path | None:
+    """`find_run` for commands: on failure the reason (with the runs there are) goes to stderr and None comes
+    back, so the command can exit with 2."""
+    import sys
+
+    try:
+        return find_run(name)
+    except RunNotFound as exc:
+        print(exc, file=sys.stderr)
+        return None
