@@ -12,9 +12,7 @@ already committed are left out with ``--sample-id``. The ``.eval`` log is read w
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Any
 
 from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.data import load_items, resolve_dataset
-from console.evals.lmeval import is_local_task, newest, tail
+from console.evals.lmeval import is_local_task, newest, run_logged, tail
 from console.spec.schema import Benchmark, Generation
 
 LOCAL_TASK = Path(__file__).with_name("inspect_tasks.py")
@@ -86,18 +84,11 @@ class Inspect:
         log_dir = out_dir / "logs"
         argv = command(bench, target, task=task, task_args=task_args, limit=limit, sample_ids=sample_ids,
                        generation=generation, log_dir=log_dir, max_connections=self.max_connections)
-        t0 = time.perf_counter()
-        started = time.time()
         out_log = out_dir / "inspect.log"
-        with out_log.open("w", encoding="utf-8") as log:
-            log.write(" ".join(argv) + "\n")
-            log.flush()
-            proc = subprocess.run(argv, env=env_for(target), stdout=log, stderr=subprocess.STDOUT,
-                                  cwd=out_dir, check=False)
-        wall = time.perf_counter() - t0
+        returncode, started, wall = run_logged(argv, env_for(target), out_dir, out_log)
         path = newest(log_dir, "*.eval", since=started) if log_dir.exists() else None
         if path is None:
-            raise InspectError(f"inspect eval exited {proc.returncode} without a log; last lines of "
+            raise InspectError(f"inspect eval exited {returncode} without a log; last lines of "
                                f"{out_log}:\n{tail(out_log)}")
         items, summary = parse_log(path, bench.metric, mcq=bench.options is not None)
         if summary.get("status") != "success" and not items:

@@ -150,18 +150,11 @@ class LmEval:
                 return EvalResult.from_items(bench.id, self.framework, stage, [])
         argv = command(bench, target, task=task, include_path=include_path, limit=limit, samples=samples,
                        generation=generation, out_dir=out_dir, num_concurrent=self.num_concurrent)
-        t0 = time.perf_counter()
-        started = time.time()
         log_path = out_dir / "lm_eval.log"
-        with log_path.open("w", encoding="utf-8") as log:
-            log.write(" ".join(argv) + "\n")
-            log.flush()
-            proc = subprocess.run(argv, env=env_for(target), stdout=log, stderr=subprocess.STDOUT,
-                                  cwd=out_dir, check=False)
-        wall = time.perf_counter() - t0
+        returncode, started, wall = run_logged(argv, env_for(target), out_dir, log_path)
         results = newest(out_dir / "output", "results_*.json", since=started)
-        if proc.returncode != 0 or results is None:
-            raise LmEvalError(f"lm-eval exited {proc.returncode}"
+        if returncode != 0 or results is None:
+            raise LmEvalError(f"lm-eval exited {returncode}"
                               f"{'' if results else ' without results'}; last lines of {log_path}:\n"
                               + tail(log_path))
         counter = server_token_counter(target)
@@ -189,6 +182,18 @@ def _with_extra(result: EvalResult, extra: dict[str, Any]) -> EvalResult:
 
 
 # --- reading lm-eval's files --------------------------------------------------------------------------
+def run_logged(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> tuple[int, float, float]:
+    """Run an eval tool with its output (after the command line) in ``log_path``; returns the exit code, the
+    start time (for `newest(..., since=)`) and the wall seconds. Shared by the lm-eval and inspect adapters."""
+    t0 = time.perf_counter()
+    started = time.time()
+    with log_path.open("w", encoding="utf-8") as log:
+        log.write(" ".join(argv) + "\n")
+        log.flush()
+        proc = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, check=False)
+    return proc.returncode, started, time.perf_counter() - t0
+
+
 def newest(root: Path, pattern: str, since: float | None = None) -> Path | None:
     files = [p for p in root.rglob(pattern) if since is None or p.stat().st_mtime >= since - 1]
     return max(files, key=lambda p: p.stat().st_mtime) if files else None
