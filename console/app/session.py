@@ -15,6 +15,7 @@ from typing import Any
 
 from console.app.launch import Launcher, selection_globs
 from console.app.runview import CellInfo, RunSnapshot
+from console.run.states import CellState
 from console.run.store import Store
 
 STARTABLE = {"planned", "serving", "speed", "smoke", "full", "smoke_passed"}
@@ -48,6 +49,7 @@ class RunSession:
         self.queue: deque[str] = deque()
         self._store: Store | None = None
         self.started_run = False
+        self._rescued: set[str] = set()
 
     @property
     def all_ids(self) -> list[str]:
@@ -93,9 +95,19 @@ class RunSession:
 
     def tick(self, snap: RunSnapshot | None) -> str | None:
         """Start the next queued runner when nobody owns the run; returns a message when it did."""
+        if not self.queue and snap is not None and not self.busy(snap):
+            self.queue.extend(self.orphaned_decisions(snap))
         if self.queue and not self.busy(snap):
             return self._launch_next()
         return None
+
+    def orphaned_decisions(self, snap: RunSnapshot) -> list[str]:
+        """Cells with a decision recorded but no runner left to take it (it ended just as the decision landed,
+        or was killed): each gets one runner from this console."""
+        todo = [c.cell_id for c in snap.cells if c.in_run and c.pending and not CellState(c.state).terminal
+                and c.cell_id not in self._rescued]
+        self._rescued.update(todo)
+        return todo
 
     def _launch_next(self) -> str:
         glob = self.queue.popleft()

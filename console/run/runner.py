@@ -205,33 +205,52 @@ class Runner:
                                    on_event=self.emit, registry=self.store)
             for note in self.pool.adopt_or_reap():
                 self.emit(PhaseProgress(phase="resume", detail=note))
+        mine = {c.id for c in self.cells}
+        released = False
         try:
             while True:
-                self.apply_decisions()
-                cell = self.next_cell()
-                if cell is not None:
-                    self.advance(cell)
-                    continue
-                waiting = [r for r in self.store.cells() if r.state is S.AWAITING_APPROVAL
-                           and r.cell_id in {c.id for c in self.cells}]
-                if waiting and self.opt.until == "full" and self.opt.wait_for_approval:
-                    self.release_idle()
-                    time.sleep(self.opt.poll_s)
-                    continue
-                break
+                self.work()
+                self.pool.close()
+                self.consolidate()
+                # Leave only if no decision for our cells arrived meanwhile (checked and released in one
+                # transaction): an approval recorded while the servers were stopping is taken, not orphaned.
+                if self.store.release_runner(unless_pending_for=mine):
+                    released = True
+                    break
+                self.emit(PhaseProgress(phase="decisions", detail="a decision arrived while stopping: taking it"))
         finally:
             self.pool.close()
             self._stop.set()
             states = {r.cell_id: r.state.value for r in self.store.cells()}
-            try:
-                from console.results.consolidate import write_consolidated
-
-                write_consolidated(self.run_dir)
-            except Exception as exc:  # noqa: BLE001 - the results file is rebuildable; never lose the run over it
-                self.emit(PhaseProgress(phase="consolidate", detail=f"results_consolidated.csv not written: {exc}"))
             self.emit(RunFinished(states=states))
-            self.store.release_runner()
+            if not released:
+                self.store.release_runner()
         return states
+
+    def work(self) -> None:
+        """Advance cells until none has work left (or, waiting for approval, until the operator decides)."""
+        assert self.pool is not None
+        mine = {c.id for c in self.cells}
+        while True:
+            self.apply_decisions()
+            cell = self.next_cell()
+            if cell is not None:
+                self.advance(cell)
+                continue
+            waiting = [r for r in self.store.cells() if r.state is S.AWAITING_APPROVAL and r.cell_id in mine]
+            if waiting and self.opt.until == "full" and self.opt.wait_for_approval:
+                self.release_idle()
+                time.sleep(self.opt.poll_s)
+                continue
+            return
+
+    def consolidate(self) -> None:
+        try:
+            from console.results.consolidate import write_consolidated
+
+            write_consolidated(self.run_dir)
+        except Exception as exc:  # noqa: BLE001 - the results file is rebuildable; never lose the run over it
+            self.emit(PhaseProgress(phase="consolidate", detail=f"results_consolidated.csv not written: {exc}"))
 
     def release_idle(self) -> None:
         assert self.pool is not None

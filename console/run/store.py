@@ -297,9 +297,19 @@ class Store:
         with self.tx() as c:
             c.execute("UPDATE runner SET heartbeat = ? WHERE id = 1 AND pid = ?", (time.time(), os.getpid()))
 
-    def release_runner(self) -> None:
+    def release_runner(self, unless_pending_for: set[str] | None = None) -> bool:
+        """Give up the run; with `unless_pending_for`, only if no unconsumed decision names one of those cells.
+
+        Check and release share one transaction, so a decision is either seen here (the runner stays and takes
+        it) or recorded after the release (its recorder sees no runner and says `specdeck resume`).
+        """
         with self.tx() as c:
+            if unless_pending_for:
+                pending = {r[0] for r in c.execute("SELECT cell_id FROM decisions WHERE consumed IS NULL")}
+                if pending & unless_pending_for:
+                    return False
             c.execute("DELETE FROM runner WHERE id = 1 AND pid = ?", (os.getpid(),))
+        return True
 
     def runner(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT pid, host, started, heartbeat FROM runner WHERE id = 1").fetchone()

@@ -109,7 +109,7 @@ async def test_real_vllm_from_selection_to_results(tmp_path) -> None:
             # The trained toy passes its smoke (tests/engine/test_evals_engine.py); a failure here is a bug.
             assert cell.state == "awaiting_approval", (cell.state, cell.reason)
             await pilot.press("y", "y")
-            await wait_for(pilot, lambda: state_of(app, CELL) == "done", timeout=1200, what="the full run")
+            await wait_for(pilot, lambda: state_of(app, CELL) == "done", timeout=600, what="the full run")
             await pilot.press("R")
             assert isinstance(app.screen, ResultsScreen)
             short = CELL.split(".", 2)[2]  # the tables group cells by model.precision: "ar.short.c1"

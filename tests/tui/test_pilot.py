@@ -182,3 +182,15 @@ async def test_picker_shows_problems_inline_and_opens_runs(smoke_run, tmp_path) 
         assert not isinstance(app.screen, MatrixScreen)
         await pilot.press("down", "down", "enter")
         assert isinstance(app.screen, MatrixScreen) and app.session and app.session.run_dir == run_dir
+
+
+async def test_a_decision_no_runner_took_gets_a_runner(tmp_path) -> None:
+    # The runner ended just as the approval landed (or was killed): the console must not leave it pending.
+    _, run_dir = build_run(tmp_path, "smoke", cells="tiny.bf16.ar.*")
+    Store(run_dir / "state.sqlite").decide(AR1, "approve", "ops")
+    launcher = InProcessLauncher()
+    app = SpecdeckApp(run_dir, runs_root=run_dir.parent, launcher=launcher, live=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: state_of(app, AR1) == "done", what="the orphaned approval carried out")
+        assert [c[:4] for c in launcher.calls] == [["resume", str(run_dir), "--cells", AR1]]
+        launcher.join()

@@ -175,6 +175,34 @@ def test_approval_while_the_runner_waits(exp, tmp_path) -> None:
     assert result["m.bf16.ar.short.c1"] == "done" and result["m.bf16.dm.short.c1"] == "cancelled"
 
 
+class ApprovingWhileStoppingPool(FakePool):
+    """The operator approves just as the runner (run with --no-wait) stops its servers to leave."""
+
+    def __init__(self, store_path: Path, cell_id: str) -> None:
+        super().__init__()
+        self.store_path, self.cell_id, self.approved = store_path, cell_id, False
+
+    def close(self):
+        super().close()
+        store = Store(self.store_path)
+        if not self.approved and store.cell(self.cell_id).state is CellState.AWAITING_APPROVAL:
+            store.decide(self.cell_id, "approve", "op")
+            self.approved = True
+
+
+def test_an_approval_landing_while_the_runner_stops_is_taken_not_orphaned(exp, tmp_path) -> None:
+    cid = "m.bf16.ar.short.c1"
+    pool = ApprovingWhileStoppingPool(tmp_path / "run" / "state.sqlite", cid)
+    runner = Runner(exp, tmp_path / "run", FakePhases(FakeAdapter("right")), RunOptions(poll_s=0.05,
+                    wait_for_approval=False), pool=pool)
+    states = runner.run()
+    assert pool.approved
+    assert states[cid] == "done"
+    store = Store(tmp_path / "run" / "state.sqlite")
+    assert not store.decisions(pending_only=True) and store.runner() is None
+    assert len(store.items(cid, "mcq", "full")) == 12
+
+
 def test_resume_after_a_kill_mid_smoke_never_redoes_items(exp, tmp_path) -> None:
     adapter = FakeAdapter("right", crash_after=3)
     with pytest.raises(KeyboardInterrupt):

@@ -84,3 +84,16 @@ def test_one_runner_per_run(tmp_path) -> None:
     p.start()
     p.join(30)
     assert q.get(timeout=5) == "claimed"
+
+
+def test_release_waits_for_a_decision_on_the_runners_cells(tmp_path) -> None:
+    s = make(tmp_path)
+    s.claim_runner()
+    d = Store(tmp_path / "state.sqlite").decide("a", "approve", "alice")
+    assert not s.release_runner(unless_pending_for={"a"})  # an approval landed: the runner must stay
+    assert s.runner() is not None
+    assert s.release_runner(unless_pending_for={"b"})  # not its cell: another runner's business
+    assert s.runner() is None
+    s.claim_runner()
+    s.consume(d)
+    assert s.release_runner(unless_pending_for={"a"})
