@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.events import Key
@@ -83,6 +84,9 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
             parts.append(f"{done} done")
         if failed:
             parts.append(f"[red]{failed} failed[/]")
+    if snap.caveats:
+        first = snap.caveats[0].split(". ", 1)[0]
+        parts.append(f"[b red]engine caveat: {escape(first)} (specdeck status shows it whole)[/]")
     if toy:
         parts.append("[i]toy models: the machinery is real, the scores are not[/]")
     return " · ".join(parts)

@@ -124,6 +124,8 @@ class RunSnapshot:
     runner_cells: tuple[str, ...] = ()
     finished: bool = False
     version: int = 0
+    caveats: tuple[str, ...] = ()
+    """Engine defects the runner named when it started (console/spec/caveats.py)."""
 
     def cell(self, cell_id: str) -> CellStatus | None:
         for c in self.cells:
@@ -192,6 +194,7 @@ class RunModel:
         self.finished = False
         self.version = 0
         self.t0: float | None = None
+        self.caveats: list[str] = []
 
     def _cell(self, cell_id: str) -> _Live:
         if cell_id not in self.live:
@@ -215,6 +218,8 @@ class RunModel:
             self.finished = True
         cid = e.cell_id
         if not cid:
+            if k == "phase_progress" and d.get("phase") == "caveat" and d.get("detail") not in self.caveats:
+                self.caveats.append(str(d.get("detail")))
             return
         if cid not in self.infos:  # a cell the experiment no longer has: still show it
             self.infos[cid] = CellInfo.from_store(cid, {})
@@ -338,7 +343,7 @@ class RunModel:
         return RunSnapshot(
             run_dir=str(self.run_dir) if self.run_dir else None, experiment=self.experiment, cells=tuple(out),
             runner_pid=pid, runner_alive=alive, runner_cells=self.runner_cells.get(pid or -1, ()),
-            finished=self.finished, version=self.version)
+            finished=self.finished, version=self.version, caveats=tuple(self.caveats))
 
 
 def static_snapshot(infos: list[CellInfo], experiment: str) -> RunSnapshot:

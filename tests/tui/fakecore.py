@@ -57,6 +57,8 @@ config = { prompt_lookup_max = 4, prompt_lookup_min = 2 }
 [workload]
 contexts = [{ label = "short", tokens = 128 }]
 concurrency = [1, 16]
+[generation]
+temperature = 0.0   # greedy, like the demo: no engine caveat, so screens look the same with or without vLLM
 [[benchmarks]]
 id = "toy-mcq"
 framework = "builtin"

