@@ -86,6 +86,7 @@ class SpecdeckApp(App[None]):
         return self.open_run(run_dir)
 
     def open_experiment(self, path: Path) -> bool:
+        from console.spec.caveats import engine_caveats
         from console.spec.loader import SpecError, load_experiment
 
         try:
@@ -97,7 +98,9 @@ class SpecdeckApp(App[None]):
         infos = [CellInfo.from_cell(c) for c in exp.cells]
         session = RunSession(infos, self.launcher, exp_path=path, experiment_name=exp.spec.experiment.name,
                              runs_root=self.runs_root, models_dir=self.models_dir)
-        self._show(session, RunModel(infos, exp.spec.experiment.name), toy=any(c.model.toy for c in exp.cells))
+        model = RunModel(infos, exp.spec.experiment.name)
+        model.caveats = [c.message for c in engine_caveats(exp.spec, exp.cells)]  # named before anything runs
+        self._show(session, model, toy=any(c.model.toy for c in exp.cells))
         return True
 
     def open_run(self, run_dir: Path) -> bool:

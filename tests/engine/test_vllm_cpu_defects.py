@@ -37,3 +37,25 @@ def test_vllm_cpu_expand_kernel_drops_non_int64_output() -> None:
     # Correct output would be [0.6]*8 and [3,3,3,3,5,5,5,5]; the CPU kernel writes into an int64 copy instead.
     assert got["float"] == [123.0] * 8, f"{installed_engine()} fixed the float expand: revisit caveats.py ({got})"
     assert got["int32"] == [7] * 8, f"{installed_engine()} fixed the int32 expand: revisit caveats.py ({got})"
+
+
+def test_the_diagnosis_patch_expands_correctly() -> None:
+    """benchmarks/vllm_cpu_expand_fix (used to measure acceptance with the defect fixed) does the right thing."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "vllm_cpu_expand_fix" / "sitecustomize.py"
+    spec = importlib.util.spec_from_file_location("expand_fix_probe", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_PatchOnImport"]  # don't patch this process
+    cu = torch.tensor([4, 8], dtype=torch.int32)
+    temps = torch.full((8,), 123.0)
+    mod.expand_fixed(temps, torch.tensor([0.6, -1.0]), cu, -1, 1)
+    assert temps.tolist() == pytest.approx([0.6] * 4 + [1.0] * 4)
+    ints = torch.zeros(8, dtype=torch.int32)
+    mod.expand_fixed(ints, torch.tensor([3, 5], dtype=torch.int32), cu, 0, 0)
+    assert ints.tolist() == [3, 3, 3, 3, 5, 5, 5, 5]

