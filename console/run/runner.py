@@ -219,6 +219,8 @@ class Runner:
         finally:
             self.pool.close()
             self._stop.set()
+            if not released:  # an error or an interrupt: still leave the results file as the run stands
+                self.consolidate()
             states = {r.cell_id: r.state.value for r in self.store.cells()}
             self.emit(RunFinished(states=states))
             if not released:
