@@ -98,10 +98,6 @@ class Phases(Protocol):
         ...
 
 
-def vllm_version() -> str | None:
-    return installed_engine()
-
-
 def device_name(exp: LoadedExperiment) -> str:
     """The accelerator as the machine reports it (nvidia-smi), else `cpu`."""
     import shutil
@@ -176,7 +172,7 @@ class Runner:
             self.store.set_meta("experiment", str(self.exp.path.resolve()))
             self.store.set_meta("origin_dir", str(self.exp.base_dir.resolve()))
             self.store.set_meta("benchmarks", [b.model_dump() for b in self.exp.spec.benchmarks])
-            self.store.set_meta("vllm_version", vllm_version())
+            self.store.set_meta("vllm_version", installed_engine())
             self.store.set_meta("device_name", device_name(self.exp))
         self.store.add_cells([(c.id, c.serving_key, {"model": c.model.id, "technique": c.technique.id,
                                                      "method": c.method, "context": c.context.label,
