@@ -110,8 +110,10 @@ def spec_lines(events: list[logparse.Event]) -> list[logparse.SpecDecodeStats]:
 def busy_generation_throughput(events: list[logparse.Event]) -> float | None:
     """Mean of the server's own `Avg generation throughput` over the log intervals in which it was busy
     (a cross-check: those intervals include idle gaps and are not aligned with the bench's wall clock)."""
-    vals = [e.generation_throughput for e in events if isinstance(e, logparse.EngineStats)
-            and e.generation_throughput and (e.running or 0) > 0]
+    stats = [e for e in events if isinstance(e, logparse.EngineStats) and e.generation_throughput]
+    # Prefer intervals whose closing snapshot still had requests running; on a short phase every tick may
+    # fall between requests (Running: 0), and an interval that generated tokens was busy for part of it.
+    vals = [e.generation_throughput for e in stats if (e.running or 0) > 0] or [e.generation_throughput for e in stats]
     return sum(vals) / len(vals) if vals else None
 
 

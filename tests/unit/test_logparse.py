@@ -378,3 +378,23 @@ def test_tail_file_reads_in_bounded_chunks(tmp_path: Path) -> None:
     data = log.read_bytes()
     assert off == data.rfind(b"\n") + 1  # the log ends without a newline: that line waits
     assert events == events_of("cpu_ar_healthy.log")
+
+
+def test_server_generation_throughput_prefers_busy_intervals_and_falls_back() -> None:
+    import dataclasses
+
+    from console.bench.acceptance import busy_generation_throughput
+    from console.serve.logparse import EngineStats
+
+    names = [f.name for f in dataclasses.fields(EngineStats)]
+
+    def stats(gen: float, running: int) -> EngineStats:
+        values = {n: None for n in names} | {"generation_throughput": gen, "running": running}
+        if "fields" in values:
+            values["fields"] = {}
+        return EngineStats(**values)
+
+    assert busy_generation_throughput([stats(300.0, 1), stats(100.0, 0), stats(0.0, 0)]) == 300.0
+    # A short phase whose every tick fell between requests still yields the server's figure.
+    assert busy_generation_throughput([stats(280.0, 0), stats(0.0, 0)]) == 280.0
+    assert busy_generation_throughput([stats(0.0, 0)]) is None
