@@ -6,6 +6,10 @@ loop that sends the same non-streaming requests with the same concurrency and co
 wall clock) alternately — A B, B A, A B, … — on the same prompts, and reports median(A) / median(B).
 Target: ≥ 0.99.
 
+The tok/s ratio carries the server's own run-to-run noise (±15 % per pair on a shared 2-core box), so each
+round also records the client's CPU time (this process only; the server is another process): specdeck's
+extra CPU per request over the bare loop is the harness cost itself, and it barely moves between rounds.
+
     .venv/bin/python benchmarks/harness_overhead.py                      # starts the demo AR server
     .venv/bin/python benchmarks/harness_overhead.py --base-url http://127.0.0.1:8000 --api-key KEY --model tiny
 
@@ -98,6 +102,13 @@ async def build_prompts(base_url: str, api_key: str | None, model: str, tokens: 
         return list((await CorpusTokens(client).prompt_set(tokens, n)).prompts)
 
 
+async def timed(coro) -> tuple[float, float]:
+    """(tok/s, client CPU seconds) of one round: process time covers this process only, not the server."""
+    cpu0 = time.process_time()
+    tok_s = await coro
+    return tok_s, time.process_time() - cpu0
+
+
 async def main_async(args: argparse.Namespace) -> dict:
     with served(args.cell, args.experiment, args.base_url, args.api_key) as (url, key, _):
         prompts = await build_prompts(url, key, args.model, args.context, args.requests)
@@ -110,21 +121,35 @@ async def main_async(args: argparse.Namespace) -> dict:
             print(f"warm-up round {r + 1}/{args.warmup_rounds} (not counted)", flush=True)
         a: list[float] = []
         b: list[float] = []
+        cpu_a: list[float] = []
+        cpu_b: list[float] = []
         for i in range(args.pairs):
             order = ("A", "B") if i % 2 == 0 else ("B", "A")
             for which in order:
                 if which == "A":
-                    a.append(await specdeck_once(url, key, args.model, prompts, args.concurrency, args.max_tokens))
+                    tok_s, cpu = await timed(specdeck_once(url, key, args.model, prompts, args.concurrency,
+                                                           args.max_tokens))
+                    a.append(tok_s)
+                    cpu_a.append(cpu)
                 else:
-                    b.append(await bare_loop(url, key, args.model, prompts, args.concurrency, args.max_tokens))
+                    tok_s, cpu = await timed(bare_loop(url, key, args.model, prompts, args.concurrency,
+                                                       args.max_tokens))
+                    b.append(tok_s)
+                    cpu_b.append(cpu)
             print(f"pair {i + 1}/{args.pairs} ({''.join(order)}): specdeck {a[-1]:.1f}  bare {b[-1]:.1f} tok/s "
-                  f"→ {a[-1] / b[-1]:.4f}", flush=True)
+                  f"→ {a[-1] / b[-1]:.4f}   client CPU {1000 * cpu_a[-1] / args.requests:.2f} vs "
+                  f"{1000 * cpu_b[-1] / args.requests:.2f} ms/request", flush=True)
     ratio = statistics.median(a) / statistics.median(b)
     pairs = [x / y for x, y in zip(a, b, strict=True)]
+    cpu_ms_a = 1000 * statistics.median(cpu_a) / args.requests
+    cpu_ms_b = 1000 * statistics.median(cpu_b) / args.requests
     return {"benchmark": "harness_overhead", "cell": args.cell, "context_tokens": args.context,
             "concurrency": args.concurrency, "requests": args.requests, "max_tokens": args.max_tokens,
             "pairs": args.pairs, "warmup_rounds": args.warmup_rounds, "specdeck_tok_s": a, "bare_aiohttp_tok_s": b, "pair_ratios": pairs,
-            "ratio_of_medians": ratio, "mean_pair_ratio": statistics.fmean(pairs), "target": ">= 0.99",
+            "ratio_of_medians": ratio, "mean_pair_ratio": statistics.fmean(pairs),
+            "median_pair_ratio": statistics.median(pairs), "target": ">= 0.99",
+            "specdeck_client_cpu_s": cpu_a, "bare_client_cpu_s": cpu_b,
+            "client_cpu_ms_per_request": {"specdeck": cpu_ms_a, "bare": cpu_ms_b, "extra": cpu_ms_a - cpu_ms_b},
             "note": "alternating A/B on a shared 2-core CPU; other processes add noise to both sides"}
 
 
@@ -148,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nspecdeck / bare aiohttp = {result['ratio_of_medians']:.4f} (median of {args.pairs} each; "
           f"mean pair ratio {result['mean_pair_ratio']:.4f}; target ≥ 0.99)  → {args.out}")
+    cpu = result["client_cpu_ms_per_request"]
+    print(f"client CPU per request (median round): specdeck {cpu['specdeck']:.2f} ms, bare {cpu['bare']:.2f} ms, "
+          f"extra {cpu['extra']:+.2f} ms")
     return 0
 
 

@@ -23,6 +23,8 @@ from console.bench.events import EngineStatsLive, SpecDecodeLive
 from console.events import Event
 from console.serve import logparse
 from console.serve.metrics import (
+    DIFFUSION_PREFIX,
+    SPEC_DECODE_PREFIX,
     AcceptanceStats,
     MetricsSnapshot,
     acceptance_between,
@@ -33,6 +35,8 @@ from console.serve.metrics import (
 AGREEMENT_TOLERANCE = 0.05
 """|mean acceptance length (metrics) − (log)| allowed when both cover the same interval."""
 REQUEST_SUCCESS = "vllm:request_success"
+MARK_PREFIXES = (SPEC_DECODE_PREFIX, DIFFUSION_PREFIX, REQUEST_SUCCESS)
+"""The only counters a mark reads: parsing the rest of a scrape cost more client CPU than the requests."""
 """Counter of finished requests (labelled by finish reason): proves no foreign traffic in an interval."""
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
@@ -143,7 +147,7 @@ class AcceptanceProbe:
         self.log_interval_s = log_interval_s
 
     async def mark(self) -> Mark:
-        return Mark(parse_metrics(await self.client.metrics_text()), log_size(self.log_path))
+        return Mark(parse_metrics(await self.client.metrics_text(), prefixes=MARK_PREFIXES), log_size(self.log_path))
 
     def acceptance(self, a: Mark, b: Mark) -> AcceptanceStats | None:
         """AcceptanceStats from the counter deltas (None for AR)."""

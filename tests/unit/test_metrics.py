@@ -63,6 +63,19 @@ def test_diff_matches_recorded_expectation() -> None:
     json.dumps(acc.to_dict(), allow_nan=False)
 
 
+def test_prefix_filter_keeps_exactly_the_named_counters_and_their_values() -> None:
+    from console.bench.acceptance import MARK_PREFIXES, REQUEST_SUCCESS
+
+    full_before, full_after = parse_metrics(BEFORE), parse_metrics(AFTER)
+    kept_before, kept_after = (parse_metrics(t, prefixes=MARK_PREFIXES) for t in (BEFORE, AFTER))
+    wanted = {k: v for k, v in full_after.samples.items() if k[0].startswith(MARK_PREFIXES)}
+    assert kept_after.samples == wanted
+    assert len(wanted) < len(full_after.samples) / 4  # the scrape is mostly other metrics
+    assert kept_after.total(REQUEST_SUCCESS) == full_after.total(REQUEST_SUCCESS) > 0
+    assert acceptance_between(kept_before, kept_after) == acceptance_between(full_before, full_after)
+    assert parse_metrics(AFTER, prefixes=("vllm:no_such_metric",)).samples == {}
+
+
 def test_log_and_metrics_agree() -> None:
     # the first SpecDecoding line is the warm-up request, which happened before before.txt was scraped
     log = acceptance_from_log(spec_events("cpu_spec_draft_model.log")[1:])
