@@ -87,8 +87,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"  command: {event.command}")  # type: ignore[attr-defined]
             print(f"  log:     {event.log_path}", flush=True)  # type: ignore[attr-defined]
 
-    # SIGTERM (e.g. from a supervisor) stops the server like Ctrl-C does.
+    # SIGTERM (e.g. from a supervisor) stops the server like Ctrl-C does. Ctrl-C is (re)armed explicitly: a
+    # process started in the background of a non-interactive shell inherits SIGINT as ignored, and Python
+    # then leaves it ignored, so "Ctrl-C stops the server" would silently not hold.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     pool = ServerPool(run_dir, run_id=run_dir.name, api_key=api_key, base_dir=exp.base_dir,
                       models_dir=args.models_dir, on_event=on_event,
                       extra_env={"VLLM_LOG_STATS_INTERVAL": str(args.stats_every)})

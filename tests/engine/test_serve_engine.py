@@ -123,6 +123,9 @@ def test_specdeck_serve_until_ctrl_c(tmp_path, models_dir) -> None:
         [sys.executable, "-m", "console.cli", "serve", str(ROOT / "experiments/demo.toml"),
          "--cell", "tiny.bf16.ar.short.c1", "--stats-every", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
+        # started the way `cmd &` starts it in a non-interactive shell (CI scripts, nohup): SIGINT ignored.
+        # Ctrl-C must still stop the server, so serve re-arms it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     lines: list[str] = []
     url = None
