@@ -35,9 +35,9 @@ from console.serve.metrics import (
 AGREEMENT_TOLERANCE = 0.05
 """|mean acceptance length (metrics) − (log)| allowed when both cover the same interval."""
 REQUEST_SUCCESS = "vllm:request_success"
+"""Counter of finished requests (labelled by finish reason): proves no foreign traffic in an interval."""
 MARK_PREFIXES = (SPEC_DECODE_PREFIX, DIFFUSION_PREFIX, REQUEST_SUCCESS)
 """The only counters a mark reads: parsing the rest of a scrape cost more client CPU than the requests."""
-"""Counter of finished requests (labelled by finish reason): proves no foreign traffic in an interval."""
 _LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
 
 
@@ -113,10 +113,11 @@ def spec_lines(events: list[logparse.Event]) -> list[logparse.SpecDecodeStats]:
 
 def busy_generation_throughput(events: list[logparse.Event]) -> float | None:
     """Mean of the server's own `Avg generation throughput` over the log intervals in which it was busy
-    (a cross-check: those intervals include idle gaps and are not aligned with the bench's wall clock)."""
+    (Running > 0 at the tick; else every interval that generated tokens). A cross-check only: those
+    intervals include idle gaps and are not aligned with the bench's wall clock."""
     stats = [e for e in events if isinstance(e, logparse.EngineStats) and e.generation_throughput]
-    # Prefer intervals whose closing snapshot still had requests running; on a short phase every tick may
-    # fall between requests (Running: 0), and an interval that generated tokens was busy for part of it.
+    # On a short phase every tick may fall between requests (Running: 0); an interval that generated
+    # tokens was still busy for part of it.
     vals = [e.generation_throughput for e in stats if (e.running or 0) > 0] or [e.generation_throughput for e in stats]
     return sum(vals) / len(vals) if vals else None
 
