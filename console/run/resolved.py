@@ -48,6 +48,8 @@ def resolved_toml(exp: LoadedExperiment, models_dir: Path | None = None) -> str:
             "vllm_args": serving_args(c, exp.base_dir, models_dir),
             "env": serving_env(c),
         }
+        if c.sweep:
+            row["sweep"] = c.sweep  # the k sweep this cell is one point of (results draw it as a curve)
         if c.serving.vllm_ref:
             row["vllm_ref"] = c.serving.vllm_ref
         lines.append("[[cell]]")

@@ -31,6 +31,8 @@ class Cell:
     concurrency: int
     serving: Serving
     drafter: str | None = None
+    sweep: str | None = None
+    """The technique id as written when its k is swept (`draft-exact` for `draft-exact-k4`), else None."""
 
     @property
     def id(self) -> str:
@@ -65,14 +67,16 @@ class Cell:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def match_fields(self) -> dict[str, str]:
-        return match_fields(self.model, self.technique, self.context, self.concurrency)
+        return match_fields(self.model, self.technique, self.context, self.concurrency, self.sweep)
 
 
-def match_fields(model: ModelSpec, technique: Technique, context: Context, concurrency: int) -> dict[str, str]:
-    """The values exclude and override rules match against."""
+def match_fields(model: ModelSpec, technique: Technique, context: Context, concurrency: int,
+                 sweep: str | None = None) -> dict[str, str]:
+    """The values exclude and override rules match against (`technique` also matches a k sweep's own id)."""
     return {
         "model": model.id,
         "technique": technique.id,
+        "sweep": sweep or technique.id,
         "method": technique.method,
         "precision": model.precision,
         "context": context.label,
@@ -83,15 +87,43 @@ def match_fields(model: ModelSpec, technique: Technique, context: Context, concu
 def rule_matches(rule: Rule, values: dict[str, str]) -> bool:
     """True when every field the rule sets matches (glob patterns; concurrency exactly)."""
     for key, pattern in rule.model_dump(exclude_none=True).items():
-        if not fnmatch.fnmatchcase(values[key], str(pattern)):
+        keys = (key, "sweep") if key == "technique" and "sweep" in values else (key,)
+        if not any(fnmatch.fnmatchcase(values[k], str(pattern)) for k in keys):
             return False
     return True
 
 
-def drafter_for(model: ModelSpec, technique: Technique) -> str | None:
-    """The drafter a cell uses: the model's entry for the technique id, then for the method, then the
-    technique's own `draft_model`."""
-    return model.drafters.get(technique.id) or model.drafters.get(technique.method) or technique.draft_model
+def sweep_id(base: str, k: int) -> str:
+    """The id of one point of a k sweep: `draft-exact` at k = 4 → `draft-exact-k4`."""
+    return f"{base}-k{k}"
+
+
+def expand_k(techniques: list[Technique]) -> tuple[dict[str, Technique], dict[str, str], list[CellError]]:
+    """Techniques by id with every k sweep (`k = [1, 2, 4]`) expanded into one technique per value, id
+    `<id>-k<k>`, in the order written; also expanded id → the sweep's own id, and id clashes."""
+    out: dict[str, Technique] = {}
+    sweeps: dict[str, str] = {}
+    errors: list[CellError] = []
+    for i, t in enumerate(techniques):
+        if not isinstance(t.k, list):
+            out.setdefault(t.id, t)
+            continue
+        for k in t.k:
+            tid = sweep_id(t.id, k)
+            if tid in out or any(o.id == tid for o in techniques):
+                errors.append(CellError(("techniques", i, "k"), f"the k sweep of {t.id!r} makes id {tid!r}, "
+                                        "which another technique already has: rename one of them"))
+                continue
+            out[tid] = t.model_copy(update={"id": tid, "k": k})
+            sweeps[tid] = t.id
+    return out, sweeps, errors
+
+
+def drafter_for(model: ModelSpec, technique: Technique, sweep: str | None = None) -> str | None:
+    """The drafter a cell uses: the model's entry for the technique id (or its k sweep's id), then for the
+    method, then the technique's own `draft_model`."""
+    return (model.drafters.get(technique.id) or (model.drafters.get(sweep) if sweep else None)
+            or model.drafters.get(technique.method) or technique.draft_model)
 
 
 class CellError(ValueError):
@@ -113,9 +145,8 @@ def resolve_serving(exp: Experiment, model: ModelSpec, technique: Technique, val
 def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
     """All cells of an experiment in a stable order, and every problem found while forming them."""
     models = {f"{m.id}.{m.precision}": m for m in exp.models}
-    techniques = {t.id: t for t in exp.techniques}
+    techniques, sweeps, errors = expand_k(list(exp.techniques))
     contexts = {c.label: c for c in exp.workload.contexts}
-    errors: list[CellError] = []
     combos: list[tuple[str, str, str, int]] = []
 
     def pick(kind: str, names: list[str], known: dict, path: tuple[str | int, ...]) -> list[str]:
@@ -126,10 +157,12 @@ def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
                 out.append(name)
                 continue
             hits = [k for k in known if kind == "model" and k.split(".", 1)[0] == name]
+            hits += [k for k in known if kind == "technique" and sweeps.get(k) == name]
             if hits:
                 out.extend(hits)
                 continue
-            shown = sorted({k.split(".", 1)[0] for k in known} | set(known)) if kind == "model" else list(known)
+            shown = (sorted({k.split(".", 1)[0] for k in known} | set(known)) if kind == "model"
+                     else list(dict.fromkeys(sweeps.get(k, k) for k in known)))
             errors.append(CellError(path, f"unknown {kind} {name!r}: declared are {', '.join(shown)}"))
         return out
 
@@ -155,14 +188,14 @@ def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
     seen: set[str] = set()
     for model_id, tech_id, ctx_label, conc in combos:
         model, tech, ctx = models[model_id], techniques[tech_id], contexts[ctx_label]
-        values = match_fields(model, tech, ctx, conc)
+        values = match_fields(model, tech, ctx, conc, sweeps.get(tech_id))
         if exp.cells.explicit is None and any(rule_matches(r, values) for r in exp.cells.exclude):
             continue
-        drafter = drafter_for(model, tech)
+        drafter = drafter_for(model, tech, sweeps.get(tech_id))
         if tech.method in METHODS_NEEDING_DRAFTER and not drafter:
             errors.append(
                 CellError(
-                    ("techniques", list(techniques).index(tech.id)),
+                    ("techniques", [t.id for t in exp.techniques].index(sweeps.get(tech.id, tech.id))),
                     f"technique {tech.id!r} ({tech.method}) needs a drafter for model {model.id!r}: add "
                     f"drafters.{tech.id} = \"…\" to that model, draft_model to the technique, or an "
                     f"exclude rule {{ model = \"{model.id}\", technique = \"{tech.id}\" }}",
@@ -176,6 +209,7 @@ def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
             concurrency=conc,
             serving=resolve_serving(exp, model, tech, values),
             drafter=drafter,
+            sweep=sweeps.get(tech.id),
         )
         if cell.id in seen:
             continue

@@ -151,8 +151,9 @@ class Technique(Strict):
     """Short id used in cell ids, e.g. mtp-k8."""
     method: Method
     """ar | mtp | draft_model | eagle | eagle3 | dflash | ngram | suffix | diffusion."""
-    k: int | None = Field(None, gt=0)
-    """num_speculative_tokens (for diffusion: the canvas length)."""
+    k: int | list[int] | None = None
+    """num_speculative_tokens (for diffusion: the canvas length). A list (k = [1, 2, 4, 6, 8]) sweeps it: one
+    technique per value, id `<id>-k<k>`, each with its own server (`console.spec.cells.expand_k`)."""
     draft_model: str | None = None
     """Drafter for every model; a model's own `drafters` entry wins."""
     method_name: str | None = None
@@ -161,6 +162,23 @@ class Technique(Strict):
     """More keys for --speculative-config (or --diffusion-config), e.g. prompt_lookup_max = 4."""
     serving: Serving | None = None
     """Serving settings for every cell of this technique."""
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k_values(cls, v: object) -> object:
+        values = v if isinstance(v, list) else [v]
+        if v is None:
+            return v
+        if isinstance(v, list) and not v:
+            raise ValueError("a k sweep needs at least one value, e.g. k = [1, 2, 4, 8]")
+        for x in values:
+            if isinstance(x, bool) or not isinstance(x, int):
+                raise ValueError(f"must be a whole number or a list of them (got {x!r})")
+            if x <= 0:
+                raise ValueError(f"must be > 0 (got {x!r})")
+        if isinstance(v, list) and len(set(v)) != len(v):
+            raise ValueError(f"k sweep values must be unique (got {v})")
+        return v
 
     @model_validator(mode="after")
     def _k_rules(self) -> Technique:
