@@ -106,6 +106,40 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
+_TYPE_WORDS = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string in quotes",
+    "list_type": "a list [ … ]",
+    "dict_type": "a table { … }",
+    "model_type": "a table { … }",
+}
+"""Strict schema: TOML values are never coerced, so the message says what to write instead."""
+
+
+def _type_message(want: str, got: Any) -> str:
+    shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+    if isinstance(got, bool):
+        shown = "true" if got else "false"
+    fix = ""
+    if isinstance(got, str) and want in ("a whole number", "a number"):
+        fix = f": write it without quotes, e.g. {got.strip()}" if _is_number(got) else ""
+    elif isinstance(got, str) and want == "true or false":
+        fix = ": write true or false without quotes"
+    elif isinstance(got, float) and want == "a whole number" and got.is_integer() and abs(got) < 1e18:
+        fix = f": write {int(got)}"
+    return f"must be {want} (got {shown}){fix}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _message(err: Any, path: tuple[str | int, ...]) -> str:
     kind = err["type"]
     got = err.get("input")
@@ -129,6 +163,12 @@ def _message(err: Any, path: tuple[str | int, ...]) -> str:
         return f"{got!r} is not a valid id: use lower case letters, digits, '-' and '_' (e.g. gemma4-31b)"
     if kind == "too_short":
         return f"must not be empty (got {got!r})"
+    if kind == "string_too_long":
+        return f"is {len(str(got))} characters long: at most {err.get('ctx', {}).get('max_length')} (it names folders)"
+    if kind in _TYPE_WORDS:
+        return _type_message(_TYPE_WORDS[kind], got)
+    if kind == "finite_number":
+        return f"must be a finite number (got {got!r}): inf and nan are not settings"
     msg = err["msg"]
     msg = msg.removeprefix("Value error, ")
     if got is not None and not isinstance(got, dict | list) and "got" not in msg:
@@ -183,6 +223,10 @@ def load_experiment(path: str | Path, origin_dir: Path | None = None) -> LoadedE
     return LoadedExperiment(spec=spec, path=p, cells=cells, origin_dir=origin_dir)
 
 
+CELL_ID_MAX_BYTES = 255
+"""A cell id names its folder under cells/: 255 bytes is the file-name limit of ext4, XFS, APFS and NTFS."""
+
+
 def _semantic_problems(spec: schema.Experiment, cells: list[Cell], file: str, lines: dict) -> list[Problem]:
     """Rules across sections that a single field cannot check."""
     problems: list[Problem] = []
@@ -210,6 +254,16 @@ def _semantic_problems(spec: schema.Experiment, cells: list[Cell], file: str, li
     for i, b in enumerate(spec.benchmarks):
         if b.options is None and b.floor is None:
             add(("benchmarks", i), "set `options` (MCQ: smoke must beat chance) or `floor` (the least sane score)")
+    model_index = {f"{m.id}.{m.precision}": i for i, m in enumerate(spec.models)}
+    for cell in cells:
+        size = len(cell.id.encode())
+        if size > CELL_ID_MAX_BYTES:
+            add(
+                ("models", model_index[f"{cell.model.id}.{cell.model.precision}"], "id"),
+                f"cell id {cell.id[:60]}… is {size} bytes: a cell's folder name may have at most "
+                f"{CELL_ID_MAX_BYTES}; shorten the model, technique or context ids",
+            )
+            break
     too_short: dict[str, list[str]] = {}
     for cell in cells:
         need = cell.context.tokens + spec.workload.output_tokens

