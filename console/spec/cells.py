@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 from dataclasses import dataclass
 from itertools import product
 
+from console.spec.rules import rule_matches, unmatched
 from console.spec.schema import (
     METHODS_NEEDING_DRAFTER,
     SERVING_DEFAULTS,
     Context,
     Experiment,
     ModelSpec,
-    Rule,
     Serving,
     Technique,
 )
@@ -82,15 +81,6 @@ def match_fields(model: ModelSpec, technique: Technique, context: Context, concu
         "context": context.label,
         "concurrency": str(concurrency),
     }
-
-
-def rule_matches(rule: Rule, values: dict[str, str]) -> bool:
-    """True when every field the rule sets matches (glob patterns; concurrency exactly)."""
-    for key, pattern in rule.model_dump(exclude_none=True).items():
-        keys = (key, "sweep") if key == "technique" and "sweep" in values else (key,)
-        if not any(fnmatch.fnmatchcase(values[k], str(pattern)) for k in keys):
-            return False
-    return True
 
 
 def sweep_id(base: str, k: int) -> str:
@@ -186,6 +176,8 @@ def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
 
     cells: list[Cell] = []
     seen: set[str] = set()
+    universe = [match_fields(models[m], techniques[t], contexts[c], n, sweeps.get(t)) for m, t, c, n in combos]
+    errors += _unmatched_rules(exp, universe)
     for model_id, tech_id, ctx_label, conc in combos:
         model, tech, ctx = models[model_id], techniques[tech_id], contexts[ctx_label]
         values = match_fields(model, tech, ctx, conc, sweeps.get(tech_id))
@@ -218,3 +210,23 @@ def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
     if not cells and not errors:
         errors.append(CellError(("cells",), "no cells left: every combination is excluded"))
     return cells, errors
+
+
+def _unmatched_rules(exp: Experiment, universe: list[dict[str, str]]) -> list[CellError]:
+    """Exclude rules that drop nothing and override rules that reach no cell (typos change sweeps)."""
+    errors: list[CellError] = []
+    if exp.cells.explicit is not None:
+        if exp.cells.exclude:
+            errors.append(CellError(("cells", "exclude"), "exclude is ignored when `explicit` lists the cells: "
+                                    "remove the exclude rules or the explicit list"))
+        return errors
+    for i, rule in enumerate(exp.cells.exclude):
+        miss = unmatched(rule, universe, "this exclude rule")
+        if miss:
+            errors.append(CellError(("cells", "exclude", i, *([miss[0]] if miss[0] else [])), miss[1]))
+    kept = [v for v in universe if not any(rule_matches(r, v) for r in exp.cells.exclude)]
+    for i, override in enumerate(exp.overrides):
+        miss = unmatched(override.match, kept, "this override")
+        if miss:
+            errors.append(CellError(("overrides", i, "match", *([miss[0]] if miss[0] else [])), miss[1]))
+    return errors

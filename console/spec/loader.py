@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from console.spec import schema
 from console.spec.cells import Cell, expand_cells
 from console.spec.locate import key_lines, line_of
+from console.spec.rules import guide_problems
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -254,6 +255,8 @@ def _semantic_problems(spec: schema.Experiment, cells: list[Cell], file: str, li
     for i, b in enumerate(spec.benchmarks):
         if b.options is None and b.floor is None:
             add(("benchmarks", i), "set `options` (MCQ: smoke must beat chance) or `floor` (the least sane score)")
+    for path, message in guide_problems(spec):
+        add(path, message)
     model_index = {f"{m.id}.{m.precision}": i for i, m in enumerate(spec.models)}
     for cell in cells:
         size = len(cell.id.encode())
