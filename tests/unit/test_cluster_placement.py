@@ -95,7 +95,7 @@ def test_longest_first_then_baselines_first_among_equals():
 
 def test_best_fit_keeps_the_big_box_for_the_tensor_parallel_group():
     boxes = [Box("a-big", 8, "H100"), Box("b-small", 2, "H100")]
-    p = Placement(boxes, [g("tp8", 10, gpus=8), g("one", 5)])
+    p = Placement(boxes, [g("tp8", 1, gpus=8), g("one", 50)])  # "one" is placed first (50 vs 8 GPU-h)
     placed = {a.task.group.label: a.box.name for a in p.assign()}
     assert placed == {"tp8": "a-big", "one": "b-small"}
     assert p.free == {"a-big": 0, "b-small": 1}
