@@ -52,33 +52,44 @@ def cell_table(cells: list[Cell]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.serve.argv import serving_args
-
     bad = 0
     for file in args.files:
         try:
-            exp = load_experiment(file)
-        except SpecError as exc:
-            bad += 1
-            for problem in exc.problems:
-                print(problem, file=sys.stderr)
-            print(f"{file}: INVALID ({len(exc.problems)} problem(s))", file=sys.stderr)
-            continue
-        servers = len({c.serving_key for c in exp.cells})
-        toy = " (toy models)" if any(m.toy for m in exp.spec.models) else ""
-        print(f"{file}: valid — experiment {exp.spec.experiment.name!r}{toy}: "
-              f"{len(exp.cells)} cells, {servers} server configs, {len(exp.spec.benchmarks)} benchmarks")
-        for caveat in engine_caveats(exp.spec, exp.cells):
-            print(textwrap.fill(f"caveat: {caveat.message}", width=110, subsequent_indent="  "))
-        if not args.quiet:
-            print(cell_table(exp.cells))
-        if args.args:
-            shown: set[str] = set()
-            for c in exp.cells:
-                if c.serving_key in shown:
-                    continue
-                shown.add(c.serving_key)
-                print(f"\nserver for {c.model.id}.{c.model.precision}.{c.technique.id}:")
-                print("  " + shlex.join(serving_args(c, exp.base_dir)))
-        print()
+            ok = _validate_one(file, args)
+        except Exception as exc:  # noqa: BLE001 — one file's bug must not hide the other files' verdicts
+            ok = False
+            print(f"{file}: INVALID: specdeck could not check it ({type(exc).__name__}: {exc}); this is a bug in "
+                  "specdeck, please report it with the file", file=sys.stderr)
+        bad += not ok
     return 1 if bad else 0
+
+
+def _validate_one(file: str, args: argparse.Namespace) -> bool:
+    """Print one file's verdict: its cells, or every problem. True when valid."""
+    from console.serve.argv import serving_args
+
+    try:
+        exp = load_experiment(file)
+    except SpecError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{file}: INVALID ({len(exc.problems)} problem(s))", file=sys.stderr)
+        return False
+    servers = len({c.serving_key for c in exp.cells})
+    toy = " (toy models)" if any(m.toy for m in exp.spec.models) else ""
+    print(f"{file}: valid — experiment {exp.spec.experiment.name!r}{toy}: "
+          f"{len(exp.cells)} cells, {servers} server configs, {len(exp.spec.benchmarks)} benchmarks")
+    for caveat in engine_caveats(exp.spec, exp.cells):
+        print(textwrap.fill(f"caveat: {caveat.message}", width=110, subsequent_indent="  "))
+    if not args.quiet:
+        print(cell_table(exp.cells))
+    if args.args:
+        shown: set[str] = set()
+        for c in exp.cells:
+            if c.serving_key in shown:
+                continue
+            shown.add(c.serving_key)
+            print(f"\nserver for {c.model.id}.{c.model.precision}.{c.technique.id}:")
+            print("  " + shlex.join(serving_args(c, exp.base_dir)))
+    print()
+    return True

@@ -186,6 +186,10 @@ def parse_experiment(text: str, file: str) -> tuple[schema.Experiment | None, li
     """Validate TOML text; every problem at once."""
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        line = _deepest_line(text)
+        return None, [Problem(file, line, "", f"nested more than {MAX_DEPTH} arrays or tables deep: "
+                              "not an experiment; flatten it")]
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         at = re.search(r"\(at line (\d+), column \d+\)", msg)
@@ -195,6 +199,8 @@ def parse_experiment(text: str, file: str) -> tuple[schema.Experiment | None, li
     lines = key_lines(text)
     try:
         return schema.Experiment.model_validate(data), []
+    except RecursionError:
+        return None, [Problem(file, _deepest_line(text), "", f"nested more than {MAX_DEPTH} levels deep: flatten it")]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -203,15 +209,58 @@ def parse_experiment(text: str, file: str) -> tuple[schema.Experiment | None, li
         return None, problems
 
 
+MAX_DEPTH = 100
+"""Deeper nesting than this is reported, not parsed (tomllib recurses once per level)."""
+
+
+def _deepest_line(text: str) -> int:
+    """The first line where brackets nest more than MAX_DEPTH deep (strings are not skipped: close enough
+    for a file that is not an experiment anyway)."""
+    depth = 0
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        for ch in line:
+            depth += 1 if ch in "[{" else -1 if ch in "]}" else 0
+            if depth > MAX_DEPTH:
+                return lineno
+    return 1
+
+
+def read_text(p: Path) -> str:
+    """The file as UTF-8 text, or `SpecError` saying why not (encoding, binary, permissions) and the fix."""
+    def fail(message: str, line: int | None = None) -> SpecError:
+        return SpecError([Problem(str(p), line, "", message)])
+
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise fail("no such file: check the path (experiments/*.toml)") from None
+    except IsADirectoryError:
+        raise fail("is a directory, not an experiment .toml file") from None
+    except PermissionError:
+        raise fail("permission denied: make it readable (chmod u+r) or run as its owner") from None
+    except OSError as exc:
+        raise fail(f"cannot be read: {exc.strerror or exc}") from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise fail("is UTF-16 text: TOML is UTF-8; re-save it as UTF-8 (iconv -f utf-16 -t utf-8)", 1)
+    if b"\0" in raw:
+        at = raw.index(b"\0")
+        if raw.count(0) * 3 > len(raw):  # every other byte NUL: UTF-16 without a byte-order mark
+            raise fail("looks like UTF-16 text: TOML is UTF-8; re-save it as UTF-8 (iconv -f utf-16le -t utf-8)", 1)
+        line = raw.count(b"\n", 0, at) + 1
+        raise fail(f"is not a text file (NUL byte at offset {at}): give an experiment .toml file", line)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        byte = raw[exc.start:exc.start + 1].hex()
+        raise fail(f"is not UTF-8 (byte 0x{byte}): TOML is UTF-8; re-save it as UTF-8 "
+                   "(e.g. iconv -f latin1 -t utf-8)", line) from None
+
+
 def load_experiment(path: str | Path, origin_dir: Path | None = None) -> LoadedExperiment:
     """Read, validate and expand an experiment file, or raise `SpecError` with every problem."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Problem(str(p), None, "", "no such file: check the path (experiments/*.toml)")]) from None
-    except IsADirectoryError:
-        raise SpecError([Problem(str(p), None, "", "is a directory, not an experiment .toml file")]) from None
+    text = read_text(p)
     spec, problems = parse_experiment(text, str(p))
     if spec is None:
         raise SpecError(problems)
