@@ -16,11 +16,11 @@ from typing import Any
 
 import aiohttp
 
+from console import methods
 from console.bench.client import BenchClient, request_body
 from console.bench.events import LatencyMeasured, PhaseProgress
 from console.bench.stats import latency_summary, nan_to_none
 from console.events import Event
-from console.spec.schema import SPECULATIVE_METHODS
 
 LATENCY_LABEL = "latency-only (streaming): not a throughput measurement"
 REFUSAL_REASON = (
@@ -36,8 +36,9 @@ class StreamingThroughputRefused(ValueError):
 
 
 def check_streaming_throughput(method: str) -> None:
-    """Raise StreamingThroughputRefused for every speculative (and diffusion) method; AR may have one."""
-    if method in SPECULATIVE_METHODS or method == "diffusion":
+    """Raise StreamingThroughputRefused for every method that commits tokens in bursts (speculative and
+    diffusion, console/methods.py); AR may have one."""
+    if not methods.streaming_tok_s_allowed(method):
         raise StreamingThroughputRefused(f"{method}: {REFUSAL_REASON}")
 
 

@@ -10,6 +10,7 @@ import textwrap
 from console.spec.caveats import engine_caveats
 from console.spec.cells import Cell
 from console.spec.loader import SpecError, load_experiment
+from console.spec.minimums import engine_findings
 
 NAME = "validate"
 HELP = "check experiment files; list their cells or every problem (file:line: key: message)"
@@ -19,7 +20,9 @@ model × technique × context × concurrency, minus `exclude` rules (or an expli
 stable id, its serving settings and which cells share one server.
 
 Every problem is printed at once as `file:line: key: message`, with the fix in the message.
-Exit code 0 when all files are valid, 1 otherwise.
+The installed vLLM is checked against each cell's minimum (its method's, console/methods.py, and its
+`vllm_ref` when that is a version): older is an error; no vLLM installed is a note.
+Exit code 0 when all files are valid and the installed vLLM serves them, 1 otherwise.
 
 examples:
   specdeck validate experiments/demo.toml
@@ -79,6 +82,10 @@ def _validate_one(file: str, args: argparse.Namespace) -> bool:
     toy = " (toy models)" if any(m.toy for m in exp.spec.models) else ""
     print(f"{file}: valid — experiment {exp.spec.experiment.name!r}{toy}: "
           f"{len(exp.cells)} cells, {servers} server configs, {len(exp.spec.benchmarks)} benchmarks")
+    findings = engine_findings(exp.cells)
+    for f in findings:
+        print(textwrap.fill(f"engine {f.severity}: {f.message}", width=110, subsequent_indent="  "),
+              file=sys.stderr if f.severity == "error" else sys.stdout)
     for caveat in engine_caveats(exp.spec, exp.cells):
         print(textwrap.fill(f"caveat: {caveat.message}", width=110, subsequent_indent="  "))
     if not args.quiet:
@@ -92,4 +99,4 @@ def _validate_one(file: str, args: argparse.Namespace) -> bool:
             print(f"\nserver for {c.model.id}.{c.model.precision}.{c.technique.id}:")
             print("  " + shlex.join(serving_args(c, exp.base_dir)))
     print()
-    return True
+    return not any(f.severity == "error" for f in findings)

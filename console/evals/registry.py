@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from console.evals.base import EvalAdapter
-from console.evals.builtin import BuiltinMCQ
 from console.evals.data import load_items, resolve_dataset
-from console.evals.inspect_adapter import Inspect
-from console.evals.lmeval import LmEval
+from console.evals.frameworks import build_adapter
 from console.spec.schema import Benchmark
 
 DEFAULT_FULL_ITEMS = 1000
@@ -27,16 +25,10 @@ KNOWN_SIZES: dict[str, int] = {
 
 
 def adapter_for(bench: Benchmark, base_dir: Path | None = None, concurrency: int = 4) -> EvalAdapter:
-    """The adapter for ``bench.framework``; ``base_dir`` resolves relative data/task paths (the experiment's
-    folder). The benchmark's own ``concurrency`` wins over the default."""
-    concurrency = bench.concurrency or concurrency
-    if bench.framework == "builtin":
-        return BuiltinMCQ(concurrency=concurrency, base_dir=base_dir)
-    if bench.framework == "lm-eval":
-        return LmEval(base_dir=base_dir, num_concurrent=concurrency if bench.concurrency else min(concurrency, 4))
-    if bench.framework == "inspect":
-        return Inspect(base_dir=base_dir, max_connections=concurrency)
-    raise ValueError(f"unknown framework {bench.framework!r}: use builtin, lm-eval or inspect")
+    """The adapter for ``bench.framework`` (console/evals/frameworks.py); ``base_dir`` resolves relative
+    data/task paths (the experiment's folder). The benchmark's own ``concurrency`` wins over the default."""
+    return build_adapter(bench.framework, base_dir=base_dir, concurrency=bench.concurrency or concurrency,
+                         explicit=bench.concurrency is not None)
 
 
 def dataset_size(bench: Benchmark, base_dir: Path | None = None) -> int | None:

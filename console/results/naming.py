@@ -9,15 +9,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Variant words → technique. `baseline` and `ar` are the autoregressive baseline.
-TECHNIQUES: dict[str, str] = {
-    "baseline": "ar", "ar": "ar", "autoregressive": "ar",
-    "mtp": "mtp", "dflash": "dflash", "eagle": "eagle", "eagle3": "eagle3", "medusa": "medusa",
-    "ngram": "ngram", "draft": "draft_model", "draftmodel": "draft_model", "draft_model": "draft_model",
-    "suffix": "suffix", "diffusion": "diffusion", "spec": "spec",
-}
+from console import methods
+
+# Variant words → technique: every method's `file_words` in console/methods.py (baseline/ar → ar, draft →
+# draft_model, …), plus `spec`, a speculative run whose method the name does not say.
+TECHNIQUES: dict[str, str] = {**methods.file_words(), "spec": "spec"}
 _K = re.compile(r"^(?:nt|k|n|spec)=?(\d+)$", re.I)
 _CONC = re.compile(r"^c(\d+)$", re.I)
+_GLUED = re.compile(r"^([a-z_]+?)(\d+)$")
+
+
+def _technique_word(token: str) -> tuple[str, int | None] | None:
+    """`mtp` → (mtp, None); a speculative word with k glued on, `dflash15` → (dflash, 15); else None."""
+    word = token.lower()
+    if word in TECHNIQUES:
+        return TECHNIQUES[word], None
+    glued = _GLUED.match(word)
+    if glued and methods.is_speculative(TECHNIQUES.get(glued.group(1), "")):
+        return TECHNIQUES[glued.group(1)], int(glued.group(2))
+    return None
 
 
 @dataclass(frozen=True)
@@ -44,17 +54,11 @@ def parse_name(stem: str) -> NameParts:
     if tokens and _CONC.match(tokens[-1]):
         concurrency = int(_CONC.match(tokens[-1]).group(1))  # type: ignore[union-attr]
         tokens = tokens[:-1]
-    tech_at = next((i for i, t in enumerate(tokens) if t.lower() in TECHNIQUES
-                    or t.lower().startswith("dflash")), None)
+    tech_at = next((i for i, t in enumerate(tokens) if _technique_word(t)), None)
     if tech_at is None:
         return NameParts(model=stem if tokens else None, concurrency=concurrency)
-    word = tokens[tech_at].lower()
-    technique = "dflash" if word.startswith("dflash") else TECHNIQUES[word]
-    k = None
+    technique, k = _technique_word(tokens[tech_at])  # type: ignore[misc]
     end = tech_at + 1
-    trailing = re.search(r"(\d+)$", word[len("dflash"):]) if word.startswith("dflash") else None
-    if trailing:
-        k = int(trailing.group(1))
     if end < len(tokens) and _K.match(tokens[end]):
         k = int(_K.match(tokens[end]).group(1))  # type: ignore[union-attr]
         end += 1

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-COLORS = {"ar": "#7f7f7f", "mtp": "#1f77b4", "dflash": "#ff7f0e", "draft_model": "#2ca02c", "ngram": "#9467bd",
-          "eagle3": "#8c564b", "eagle": "#8c564b", "diffusion": "#d62728"}
+from console import methods
+
 MAX_BARS = 60
 
 
@@ -37,7 +37,7 @@ def _figure(n_rows: int, width: float = 9.0) -> Any:
 
 
 def _color(technique: Any) -> str:
-    return COLORS.get(str(technique), "#17becf")
+    return methods.color(technique)
 
 
 def _save(fig: Any, path: Path) -> Path:

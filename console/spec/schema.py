@@ -11,6 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from console import methods
+from console.evals.frameworks import FRAMEWORK_NAMES
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 """Ids become parts of cell ids and folder names: lower case, digits, '-' and '_'."""
 ID_MAX = 64
@@ -52,10 +55,11 @@ def owned_flag(word: str) -> str | None:
             return flag
     return None
 
-Method = Literal["ar", "mtp", "draft_model", "eagle", "eagle3", "dflash", "ngram", "suffix", "diffusion"]
-METHODS_NEEDING_DRAFTER = frozenset({"draft_model", "eagle", "eagle3", "dflash"})
+Method = Literal[methods.METHOD_NAMES]  # type: ignore[valid-type]
+"""Every method of console/methods.py, the one table of what specdeck knows per method."""
+METHODS_NEEDING_DRAFTER = methods.NEEDS_DRAFTER
 """Techniques whose speculative config needs a separate drafter model."""
-SPECULATIVE_METHODS = frozenset({"mtp", "draft_model", "eagle", "eagle3", "dflash", "ngram", "suffix"})
+SPECULATIVE_METHODS = methods.SPECULATIVE
 
 
 class Strict(BaseModel):
@@ -100,7 +104,9 @@ class Serving(Strict):
     env: dict[str, str] | None = None
     """Environment variables for the server process."""
     vllm_ref: str | None = None
-    """The vLLM build this cell needs (e.g. a version or a pull request); disclosed, not enforced."""
+    """The oldest vLLM this cell needs beyond its method's own minimum (console/methods.py), e.g. "0.24.0":
+    `specdeck validate` checks it against the installed vLLM. Anything that is not a version (a pull
+    request, a branch) is disclosed in reports and not checked."""
 
     @field_validator("extra_args")
     @classmethod
@@ -213,10 +219,13 @@ class Technique(Strict):
     id: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
     """Short id used in cell ids, e.g. mtp-k8."""
     method: Method
-    """ar | mtp | draft_model | eagle | eagle3 | dflash | ngram | suffix | diffusion."""
+    """ar | mtp | draft_model | eagle | eagle3 | medusa | dflash | ngram | suffix | diffusion
+    (console/methods.py)."""
     k: int | list[int] | None = None
-    """num_speculative_tokens (for diffusion: the canvas length). A list (k = [1, 2, 4, 6, 8]) sweeps it: one
-    technique per value, id `<id>-k<k>`, each with its own server (`console.spec.cells.expand_k`)."""
+    """num_speculative_tokens. A list (k = [1, 2, 4, 6, 8]) sweeps it: one technique per value, id `<id>-k<k>`,
+    each with its own server (`console.spec.cells.expand_k`). For diffusion: the canvas length, optional:
+    unset, vLLM reads the model's own `canvas_length` from config.json (else 256) and no --diffusion-config
+    is sent."""
     draft_model: str | None = None
     """Drafter for every model; a model's own `drafters` entry wins."""
     method_name: str | None = None
@@ -247,11 +256,23 @@ class Technique(Strict):
 
     @model_validator(mode="after")
     def _k_rules(self) -> Technique:
-        if self.method == "ar":
-            if self.k is not None or self.draft_model or self.config:
-                raise ValueError("method 'ar' takes no k, draft_model or config: remove them")
+        info = methods.METHODS[self.method]
+        if not info.speculative and not info.diffusion:
+            if self.k is not None or self.draft_model or self.config or self.method_name:
+                raise ValueError(f"method {self.method!r} takes no k, draft_model, method_name or config: "
+                                 "remove them")
+        elif info.diffusion:
+            if self.config and self.k is None:
+                raise ValueError("diffusion config keys need the canvas: set k (canvas_length), e.g. k = 256, "
+                                 "or remove config")
+            if self.method_name:
+                raise ValueError("method 'diffusion' takes no method_name: remove it")
         elif self.k is None:
             raise ValueError(f"method {self.method!r} needs k (num_speculative_tokens), e.g. k = 4")
+        if self.method_name and info.speculative and not info.knows_vllm_name(self.method_name):
+            known = ", ".join(n for n in (info.vllm_method, *info.vllm_aliases) if n)
+            raise ValueError(f"method_name {self.method_name!r} is not a vLLM spelling of {self.method!r}: use one "
+                             f"of {known} (console/methods.py)")
         return self
 
 
@@ -314,7 +335,8 @@ class Benchmark(Strict):
     """An accuracy benchmark; run as a 5-item smoke first, then in full after approval."""
 
     id: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
-    framework: Literal["lm-eval", "inspect", "builtin"]
+    framework: Literal[FRAMEWORK_NAMES]  # type: ignore[valid-type]
+    """lm-eval | inspect | builtin (console/evals/frameworks.py)."""
     task: str
     """lm-eval task name, inspect task (file or registry name), or built-in dataset file."""
     include_path: str | None = None
