@@ -15,6 +15,8 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "tui",
     "validate",
+    "preflight",
+    "prepare",
     "models",
     "serve",
     "run",
@@ -33,6 +35,8 @@ EPILOG = """\
 typical session:
   specdeck models build                      build the tiny demo models (once, cached)
   specdeck validate experiments/demo.toml    check an experiment and list its cells
+  specdeck preflight experiments/demo.toml   will it run here (engine, models, memory, evals, disk)? GPU-hours
+  specdeck prepare experiments/demo.toml     download every model and dataset it needs, then run offline
   specdeck serve experiments/demo.toml --cell tiny.bf16.ar.short.c1
                                              bring up vLLM for one cell, show live stats
   specdeck logstats runs/<run>/cells/<cell>/server.log

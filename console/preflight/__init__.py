@@ -1,0 +1,1 @@
+"""Before the GPU is touched: will this experiment run here, and what will it cost? (`specdeck preflight`)"""

