@@ -134,6 +134,7 @@ class LogPane(Vertical):
 
     def on_mount(self) -> None:
         self.set_interval(self._status_throttle.period, self._status_throttle.tick)
+        self.view.anchor()  # following: stays at the last line when lines arrive or a scrollbar appears
         self._update_status()
 
     @property
@@ -195,8 +196,7 @@ class LogPane(Vertical):
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
         self.view.auto_scroll = self.follow
-        if self.follow:
-            self.view.scroll_end(animate=False)
+        self.view.anchor(self.follow)  # anchoring scrolls to the end
         self._update_status()
 
     def action_cycle_level(self) -> None:

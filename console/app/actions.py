@@ -1,9 +1,11 @@
-"""Operator decisions shared by the matrix and the cell view: approve / reject, cancel, re-run smoke."""
+"""Operator decisions, carried out by the app when a screen asks (`ReviewCell`, `CancelCell`, `RerunSmoke`):
+approve / reject, cancel, re-run smoke — each behind a dialog, recorded through the app's `RunSession`."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from console.run.states import CAN_RERUN_SMOKE, CellState
 from widgets.approval_dialog import ApprovalDialog, ApprovalRequest, ApprovalResult
 from widgets.confirm_dialog import ConfirmDialog
 
@@ -31,12 +33,12 @@ def ask_approval(app: SpecdeckApp, cell_id: str) -> None:
                    severity="warning")
         return
     target = cell_id
-    if cell.state != "awaiting_approval" and cell.eval_cell and cell.eval_cell != cell_id:
+    if cell.state is not CellState.AWAITING_APPROVAL and cell.eval_cell and cell.eval_cell != cell_id:
         target = cell.eval_cell  # accuracy (and its approval) belongs to the cell that measures it
         cell = snap.cell(target) if snap else cell
     assert cell is not None
     info = session.approval_info(target)
-    can = cell.state == "awaiting_approval"
+    can = cell.state is CellState.AWAITING_APPROVAL
     why = "" if can else (f"{target} is {cell.state}: only a cell whose smoke passed and that awaits approval "
                           "can be approved")
     request = ApprovalRequest(target, info.lines, info.gpu_hours, info.wall_s, can_approve=can, why_not=why)
@@ -54,7 +56,7 @@ def ask_cancel(app: SpecdeckApp, cell_id: str) -> None:
     if cell is None or not cell.in_run:
         app.notify(f"{cell_id} has not started: nothing to cancel", severity="warning")
         return
-    if cell.state in ("done", "failed", "skipped", "cancelled"):
+    if cell.state.terminal:
         app.notify(f"{cell_id} is {cell.state} already", severity="warning")
         return
 
@@ -70,7 +72,7 @@ def ask_cancel(app: SpecdeckApp, cell_id: str) -> None:
 def ask_rerun_smoke(app: SpecdeckApp, cell_id: str) -> None:
     snap = app.snapshot
     cell = snap.cell(cell_id) if snap else None
-    if cell is None or cell.state not in ("smoke_failed", "awaiting_approval", "smoke_passed"):
+    if cell is None or cell.state not in CAN_RERUN_SMOKE:
         app.notify("smoke can be re-run once it has run (smoke failed, passed or awaiting approval)",
                    severity="warning")
         return

@@ -1,9 +1,9 @@
-"""`SpecdeckApp`: the console. It opens experiments and runs, runs the watcher worker and routes what it
-sees to the screens; screens render, `RunSession` acts (start runners, record decisions)."""
+"""`SpecdeckApp`: the console. It opens experiments and runs, runs the watcher worker and sends what it sees
+to the screens as messages (`console/app/messages.py`); screens render and post back what the operator asked
+for; the app carries it out through `RunSession` (start runners, record decisions)."""
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import time
 from pathlib import Path
@@ -11,16 +11,32 @@ from pathlib import Path
 from textual import work
 from textual.app import App
 from textual.binding import Binding
-from textual.css.query import NoMatches
+from textual.message_pump import MessagePump
 from textual.worker import get_current_worker
 
+from console.app import actions
 from console.app.launch import DetachedLauncher, Launcher
-from console.app.messages import LogArrived, RunUpdated
+from console.app.messages import (
+    CancelCell,
+    CellsStarted,
+    CloseRun,
+    ConsoleSettings,
+    LogArrived,
+    LogShown,
+    OpenExperiment,
+    OpenRun,
+    RerunSmoke,
+    ReviewCell,
+    RunShown,
+    RunUpdated,
+    RunView,
+    StartCells,
+    ViewWanted,
+    WatchCell,
+)
 from console.app.runview import CellInfo, RunModel, RunSnapshot
 from console.app.session import RunSession
 from console.app.watcher import RunWatcher
-
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
 
 class SpecdeckApp(App[None]):
@@ -46,15 +62,17 @@ class SpecdeckApp(App[None]):
         self.poll_s = poll_s
         self.models_dir = models_dir
         self.max_lines = max_lines
+        self.settings = ConsoleSettings(experiments_dir, runs_root, live, max_lines)
         self.session: RunSession | None = None
         self.watcher: RunWatcher | None = None
         self.snapshot: RunSnapshot | None = None
         self._model: RunModel | None = None
+        self._log_reader: MessagePump | None = None
 
     def on_mount(self) -> None:
         from console.app.picker import PickerScreen
 
-        self.push_screen(PickerScreen())
+        self.push_screen(PickerScreen(self.settings))
         if self.target is not None:
             self.open_target(self.target)
         self.call_after_refresh(self.freeze_heap)
@@ -137,6 +155,7 @@ class SpecdeckApp(App[None]):
         self.push_screen(MatrixScreen(toy=toy))
 
     def close_session(self) -> None:
+        self._log_reader = None
         self.workers.cancel_group(self, "watch")
         if self.watcher is not None:
             self.watcher.close()
@@ -183,6 +202,20 @@ class SpecdeckApp(App[None]):
                 self.post_message(LogArrived(chunk))
             time.sleep(max(0.0, self.poll_s - (time.monotonic() - t)))
 
+    def view(self) -> RunView | None:
+        """What screens are shown of the open run (None: nothing open)."""
+        if self.snapshot is None:
+            return None
+        session = self.session
+        return RunView(self.snapshot, run_dir=session.run_dir if session else None,
+                       has_store=bool(session and session.has_store()), launching=self.launcher.alive(),
+                       queued=len(session.queue) if session else 0)
+
+    def show_view(self, screen: MessagePump | None = None) -> None:
+        view = self.view()
+        if view is not None:
+            (screen or self.screen).post_message(RunShown(view))
+
     def on_run_updated(self, message: RunUpdated) -> None:
         self.snapshot = message.snapshot
         if self.session is not None:
@@ -191,30 +224,23 @@ class SpecdeckApp(App[None]):
                 self.notify(started)
             for failure in self.launcher.take_failures():
                 self.notify(failure, severity="error", timeout=20)
-        show = getattr(self.screen, "show_snapshot", None)
-        if show is not None:
-            with contextlib.suppress(NoMatches):  # a screen being taken down (quitting) has no widgets left
-                show(self.snapshot)
+        self.show_view()
 
     def on_log_arrived(self, message: LogArrived) -> None:
-        watcher = self.watcher
-        try:
-            for screen in reversed(self.screen_stack):  # the cell view, even under a dialog: no line is lost
-                write = getattr(screen, "show_log", None)
-                if write is not None:
-                    with contextlib.suppress(NoMatches):
-                        write(message.chunk)
-                    break
-        finally:
-            if watcher is not None:  # back-pressure: the next batch waits until this one is on screen
-                if self.live:
-                    self.call_after_refresh(watcher.ui_ready.set)
-                else:
-                    watcher.ui_ready.set()
+        watcher, reader = self.watcher, self._log_reader
+        if watcher is None:
+            return
+        # the cell view gets its lines even under a dialog: no line is lost
+        if reader is None or reader not in self.screen_stack:
+            watcher.ui_ready.set()  # nobody shows this log any more: let the watcher go on
+            return
+        # back-pressure: the next batch waits until the reader has this one on screen
+        reader.post_message(LogShown(message.chunk, watcher.ui_ready.set))
 
     def watch_cell(self, cell_id: str | None) -> None:
         if self.watcher is not None:
             self.watcher.set_cell(cell_id)
+            self.watcher.ui_ready.set()  # a batch sent to a screen that closed since is never acknowledged
             if not self.live:
                 self.poll_now()
 
@@ -222,6 +248,53 @@ class SpecdeckApp(App[None]):
         """The session created the run folder: start watching it."""
         if self.session is not None and self.session.run_dir is not None and self.watcher is None:
             self.watch_run(self.session.run_dir)
+
+    # --- what screens ask for -------------------------------------------------------------------------------
+    def on_open_experiment(self, message: OpenExperiment) -> None:
+        self.open_experiment(message.path)
+
+    def on_open_run(self, message: OpenRun) -> None:
+        self.open_run(message.path)
+
+    def on_view_wanted(self, message: ViewWanted) -> None:
+        self.show_view(message.screen)
+
+    def on_watch_cell(self, message: WatchCell) -> None:
+        self._log_reader = message.screen if message.cell_id is not None else None
+        self.show_view(message.screen)
+        self.watch_cell(message.cell_id)
+        if message.cell_id is not None:  # a cell view is the heaviest screen: freeze it once it is built
+            self.call_after_refresh(self.freeze_heap)
+
+    def on_start_cells(self, message: StartCells) -> None:
+        session = self.session
+        if session is None:
+            return
+        try:
+            msg = session.start(message.cell_ids, self.snapshot)
+        except Exception as exc:  # noqa: BLE001 - show, do not crash: the operator can fix and retry
+            self.notify(f"could not start a runner: {exc}", severity="error", timeout=10)
+            return
+        self.started_run()
+        message.screen.post_message(CellsStarted())
+        self.notify(msg, timeout=8)
+
+    def on_review_cell(self, message: ReviewCell) -> None:
+        actions.ask_approval(self, message.cell_id)
+
+    def on_cancel_cell(self, message: CancelCell) -> None:
+        actions.ask_cancel(self, message.cell_id)
+
+    def on_rerun_smoke(self, message: RerunSmoke) -> None:
+        actions.ask_rerun_smoke(self, message.cell_id)
+
+    def on_close_run(self, message: CloseRun) -> None:
+        session = self.session
+        if session is not None and session.queue:
+            self.notify(f"{len(session.queue)} queued start(s) dropped: start them again when the runner is done",
+                        severity="warning")
+        self.close_session()
+        self.pop_screen()
 
     # --- actions ----------------------------------------------------------------------------------------------
     def action_help(self) -> None:

@@ -10,9 +10,19 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static, TabbedContent, TabPane
 
-from console.app.actions import ask_approval, ask_cancel, ask_rerun_smoke
+from console.app.messages import (
+    CancelCell,
+    LogShown,
+    RerunSmoke,
+    ReviewCell,
+    RunShown,
+    RunView,
+    ViewWanted,
+    WatchCell,
+)
 from console.app.runview import AcceptanceReading, CellStatus, RunSnapshot
 from console.app.watcher import LogChunk
+from console.run.states import CellState
 from console.units import gpu_hours, human_seconds
 from widgets.acceptance_panel import Acceptance, AcceptancePanel
 from widgets.log_pane import LogPane
@@ -32,7 +42,7 @@ def _acc(a: AcceptanceReading | None) -> Acceptance | None:
 
 
 def head_text(c: CellStatus) -> str:
-    state = c.state if c.in_run else "not started"
+    state = c.state.value if c.in_run else "not started"
     line = f"[b]{c.cell_id}[/b]  {state}"
     if c.progress:
         line += f"  {c.progress[0]} {c.progress[1]}/{c.progress[2]}"
@@ -48,7 +58,7 @@ def head_text(c: CellStatus) -> str:
         line += "\n" + " · ".join(nums)
     if c.reason:
         line += f"\n[i]{c.reason}[/i]"
-    elif c.state == "awaiting_approval":
+    elif c.state is CellState.AWAITING_APPROVAL:
         line += "\n[b yellow]smoke passed: press y to review the cost and approve the full run[/]"
     return line
 
@@ -99,13 +109,14 @@ class CellScreen(Screen[None]):
         self._ready = False
         self.cell_id = cell_id
         self._texts: dict[str, str] = {}
+        self.run_view: RunView | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="cell-head")
         yield ProgressBar(id="cell-progress", show_eta=False)
         with TabbedContent(id="cell-tabs", initial="log"):
             with TabPane("1 Log", id="log"):
-                yield LogPane(max_lines=self.app.max_lines, id="log-pane")
+                yield LogPane(max_lines=self.app.settings.max_lines, id="log-pane")
             with TabPane("2 Acceptance", id="acceptance"):
                 yield AcceptancePanel(id="acceptance-panel")
             with TabPane("3 Throughput", id="throughput"):
@@ -118,14 +129,21 @@ class CellScreen(Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self.query_one(LogPane).view.focus()
-        self.app.watch_cell(self.cell_id)
-        if self.app.snapshot is not None:
-            self.show_snapshot(self.app.snapshot)
-        self.app.call_after_refresh(self.app.freeze_heap)
+        self.post_message(WatchCell(self, self.cell_id))
 
     def on_screen_resume(self) -> None:
-        if self.app.snapshot is not None:
-            self.show_snapshot(self.app.snapshot)
+        if self._ready:
+            self.post_message(ViewWanted(self))
+
+    def on_run_shown(self, message: RunShown) -> None:
+        self.run_view = message.view
+        self.show_snapshot(message.view.snapshot)
+
+    def on_log_shown(self, message: LogShown) -> None:
+        try:
+            self.show_log(message.chunk)
+        finally:
+            self.call_after_refresh(message.taken)
 
     def show_snapshot(self, snap: RunSnapshot) -> None:
         if not self._ready:  # a snapshot can arrive before the screen is composed: on_mount shows the latest
@@ -149,7 +167,7 @@ class CellScreen(Screen[None]):
         if c.eval_cell and c.eval_cell != c.cell_id:
             pending = (f"accuracy of this serving config is measured on {c.eval_cell} (same server, "
                        "context and concurrency do not change answers)")
-        elif c.state == "smoke" and c.progress:
+        elif c.state is CellState.SMOKE and c.progress:
             pending = f"smoke running: {c.progress[1]}/{c.progress[2]} items"
         self.query_one(SmokeTable).set_rows(smoke_rows(c), pending)
         self._set("#activity", "activity:\n" + ("\n".join(c.activity[-15:]) or "  (none yet)"))
@@ -165,7 +183,7 @@ class CellScreen(Screen[None]):
             return
         pane = self.query_one(LogPane)
         if chunk.reset:
-            pane.set_source(short_path(chunk.path, self.app.session.run_dir if self.app.session else None)
+            pane.set_source(short_path(chunk.path, self.run_view.run_dir if self.run_view else None)
                             or "no server.log yet (the server starts when the cell runs)")
         pane.write_batch(list(chunk.lines), skipped=chunk.skipped)
 
@@ -176,17 +194,17 @@ class CellScreen(Screen[None]):
         self.query_one(TabbedContent).active = tab
 
     def action_back(self) -> None:
-        self.app.watch_cell(None)
+        self.app.post_message(WatchCell(self, None))  # to the app directly: this screen is about to close
         self.app.pop_screen()
 
     def action_approve(self) -> None:
-        ask_approval(self.app, self.cell_id)
+        self.post_message(ReviewCell(self.cell_id))
 
     def action_cancel_cell(self) -> None:
-        ask_cancel(self.app, self.cell_id)
+        self.post_message(CancelCell(self.cell_id))
 
     def action_rerun_smoke(self) -> None:
-        ask_rerun_smoke(self.app, self.cell_id)
+        self.post_message(RerunSmoke(self.cell_id))
 
     def action_results(self) -> None:
         from console.app.results import ResultsScreen

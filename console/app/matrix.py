@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,12 +9,19 @@ from textual.events import Key
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from console.app.actions import ask_approval, ask_cancel
+from console.app.messages import (
+    CancelCell,
+    CellsStarted,
+    CloseRun,
+    ReviewCell,
+    RunShown,
+    RunView,
+    StartCells,
+    ViewWanted,
+)
 from console.app.runview import CellStatus, RunSnapshot
+from console.run.states import TERMINAL, CellState
 from widgets.cell_matrix import CellMatrix, CellRow
-
-if TYPE_CHECKING:
-    from console.app.app import SpecdeckApp
 
 
 def progress_text(c: CellStatus) -> str:
@@ -41,14 +46,13 @@ def smoke_text(c: CellStatus) -> tuple[str, bool | None]:
     return text, passed
 
 
-TERMINAL = ("done", "failed", "skipped", "cancelled")
 PENDING_STATES = {"approve": "approved", "reject": "rejecting", "cancel": "cancelling"}
 
 
 def to_row(c: CellStatus) -> CellRow:
     smoke, passed = smoke_text(c)
-    state = c.state
-    if c.pending and c.state not in TERMINAL:
+    state = c.state.value
+    if c.pending and not c.state.terminal:
         state = PENDING_STATES.get(c.pending, state)  # recorded, not yet taken: the runner is in another phase
     return CellRow(cell_id=c.cell_id, model=c.info.model, technique=c.info.technique, context=c.info.context,
                    concurrency=c.info.concurrency, state=state, in_run=c.in_run, progress=progress_text(c),
@@ -64,7 +68,7 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
         parts.append("no run yet: select cells (space, a) and start them (s)")
     else:
         parts.append(f"run {run_name}")
-        stuck = sum(snap.count(s) for s in ("serving", "speed", "smoke", "full"))
+        stuck = sum(snap.count(s) for s in (CellState.SERVING, CellState.SPEED, CellState.SMOKE, CellState.FULL))
         if snap.runner_alive:
             parts.append(f"[green]runner pid {snap.runner_pid} working[/]")
         elif launching:
@@ -73,13 +77,13 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
             parts.append(f"[b red]{stuck} cell(s) mid-phase but no runner: select them and press s to resume[/]")
         else:
             parts.append("[dim]no runner active[/]")
-        waiting = sum(1 for c in snap.cells if c.in_run and c.state == "awaiting_approval" and not c.pending)
+        waiting = sum(1 for c in snap.cells if c.in_run and c.state is CellState.AWAITING_APPROVAL and not c.pending)
         if waiting:
             parts.append(f"[b yellow]{waiting} awaiting approval (y)[/]")
         queued = sum(1 for c in snap.cells if c.in_run and c.pending and c.state not in TERMINAL)
         if queued:
             parts.append(f"[green]{queued} decision(s) queued: the runner takes them after its current phase[/]")
-        done, failed = snap.count("done"), snap.count("failed")
+        done, failed = snap.count(CellState.DONE), snap.count(CellState.FAILED)
         if done:
             parts.append(f"{done} done")
         if failed:
@@ -95,7 +99,6 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
 class MatrixScreen(Screen[None]):
     """Select cells, start them, watch their states; enter opens a cell."""
 
-    app: SpecdeckApp
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("y", "approve", "Approve"),
@@ -111,6 +114,7 @@ class MatrixScreen(Screen[None]):
         self.toy = toy
         self._run_line = ""
         self._cell_line = ""
+        self.run_view: RunView | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="run-line")
@@ -122,12 +126,15 @@ class MatrixScreen(Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self.query_one(CellMatrix).focus()
-        if self.app.snapshot is not None:
-            self.show_snapshot(self.app.snapshot)
+        self.post_message(ViewWanted(self))
 
     def on_screen_resume(self) -> None:
-        if self.app.snapshot is not None:
-            self.show_snapshot(self.app.snapshot)
+        if self._ready:
+            self.post_message(ViewWanted(self))
+
+    def on_run_shown(self, message: RunShown) -> None:
+        self.run_view = message.view
+        self.show_snapshot(message.view.snapshot)
 
     @property
     def matrix(self) -> CellMatrix:
@@ -136,9 +143,8 @@ class MatrixScreen(Screen[None]):
     def show_snapshot(self, snap: RunSnapshot) -> None:
         if not self._ready:  # a snapshot can arrive before the screen is composed: on_mount shows the latest
             return
-        session = self.app.session
-        run_name = session.run_dir.name if session and session.run_dir else None
-        text = run_line(snap, run_name, self.toy, launching=self.app.launcher.alive())
+        view = self.run_view
+        text = run_line(snap, view.run_name if view else None, self.toy, launching=bool(view and view.launching))
         if text != self._run_line:
             self._run_line = text
             self.query_one("#run-line", Static).update(text)
@@ -146,7 +152,7 @@ class MatrixScreen(Screen[None]):
         self._describe_cursor()
 
     def _describe_cursor(self) -> None:
-        snap, cid = self.app.snapshot, self.matrix.current_cell_id
+        snap, cid = (self.run_view.snapshot if self.run_view else None), self.matrix.current_cell_id
         c = snap.cell(cid) if snap and cid else None
         text = ""
         if c is not None:
@@ -204,42 +210,30 @@ class MatrixScreen(Screen[None]):
             box.value = ""
             self.matrix.focus()
             return
-        session = self.app.session
-        if session is not None and session.queue:
-            self.notify(f"{len(session.queue)} queued start(s) dropped: start them again when the runner is done",
-                        severity="warning")
-        self.app.close_session()
-        self.app.pop_screen()
+        self.post_message(CloseRun())
 
     # --- work ------------------------------------------------------------------------------------------------
     def action_start(self) -> None:
-        session = self.app.session
-        if session is None:
-            return
         ids = [c for c in self.matrix.visible_ids if c in self.matrix.selected] or list(self.matrix.selected)
         if not ids and self.matrix.current_cell_id:
             ids = [self.matrix.current_cell_id]
         if not ids:
             self.notify("select cells first: space selects, a selects all", severity="warning")
             return
-        try:
-            msg = session.start(ids, self.app.snapshot)
-        except Exception as exc:  # noqa: BLE001 - show, do not crash: the operator can fix and retry
-            self.notify(f"could not start a runner: {exc}", severity="error", timeout=10)
-            return
-        self.app.started_run()
+        self.post_message(StartCells(self, ids))
+
+    def on_cells_started(self, message: CellsStarted) -> None:
         self.matrix.select([])
-        self.notify(msg, timeout=8)
 
     def action_approve(self) -> None:
         cid = self.matrix.current_cell_id
         if cid:
-            ask_approval(self.app, cid)
+            self.post_message(ReviewCell(cid))
 
     def action_cancel_cell(self) -> None:
         cid = self.matrix.current_cell_id
         if cid:
-            ask_cancel(self.app, cid)
+            self.post_message(CancelCell(cid))
 
     def action_results(self) -> None:
         from console.app.results import ResultsScreen

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -13,10 +12,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from console.app.messages import ConsoleSettings, OpenExperiment, OpenRun
 from widgets.experiment_list import ExperimentList, PickerEntry
-
-if TYPE_CHECKING:
-    from console.app.app import SpecdeckApp
 
 MAX_RUNS = 15
 
@@ -67,8 +64,11 @@ def run_entries(root: Path) -> list[PickerEntry]:
 class PickerScreen(Screen[None]):
     """Choose an experiment to run or a run to attach to."""
 
-    app: SpecdeckApp
     BINDINGS = [Binding("r", "rescan", "Rescan")]
+
+    def __init__(self, settings: ConsoleSettings) -> None:
+        super().__init__()
+        self.settings = settings
 
     def compose(self) -> ComposeResult:
         yield Static("[b]specdeck[/b] — open an experiment (▶) to select and start cells, or a run (◆) to "
@@ -83,15 +83,14 @@ class PickerScreen(Screen[None]):
         self.action_rescan()
 
     def _folders(self) -> tuple[Path, Path]:
-        from console.app.app import EXPERIMENTS_DIR
+        from console.examples import experiments_dir
         from console.run.paths import runs_root
 
-        exp_dir = self.app.experiments_dir or (Path("experiments") if Path("experiments").is_dir() else EXPERIMENTS_DIR)
-        return exp_dir, self.app.runs_root or runs_root()
+        return self.settings.experiments_dir or experiments_dir(), self.settings.runs_root or runs_root()
 
     def action_rescan(self) -> None:
         exp_dir, root = self._folders()
-        if self.app.live:
+        if self.settings.live:
             self._scan(exp_dir, root)
         else:
             self._fill(experiment_entries(exp_dir) + run_entries(root))
@@ -116,6 +115,6 @@ class PickerScreen(Screen[None]):
                 self.notify(f"{e.title} has problems: fix them (see the red lines) and press r to rescan",
                             severity="error")
                 return
-            self.app.open_experiment(Path(e.key))
+            self.post_message(OpenExperiment(Path(e.key)))
         else:
-            self.app.open_run(Path(e.key))
+            self.post_message(OpenRun(Path(e.key)))

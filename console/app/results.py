@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -11,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
 
+from console.app.messages import RunShown, RunView, ViewWanted
 from console.app.results_data import ResultsData, Section, results_data
 from widgets.results_plots import ResultsPlot
 from widgets.results_tables import ResultsTables, TableData
@@ -50,31 +52,37 @@ class ResultsScreen(Screen[None]):
                 yield ResultsPlot("acceptance", id="results-acceptance")
         yield Footer()
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_view: RunView | None = None
+
     def on_mount(self) -> None:
-        self.action_reload()
+        self.post_message(ViewWanted(self))
+
+    def on_run_shown(self, message: RunShown) -> None:
+        first = self.run_view is None
+        self.run_view = message.view
+        if first:
+            self.action_reload()
 
     def action_reload(self) -> None:
-        session = self.app.session
+        view = self.run_view
         head = self.query_one("#results-head", Static)
-        if session is None or not session.has_store():
+        if view is None or view.run_dir is None or not view.has_store:
             head.update("no run yet: start cells from the matrix first")
             self.query_one(LoadingIndicator).display = False
             return
-        assert session.run_dir is not None
-        head.update(f"results of run {session.run_dir.name} (the numbers `specdeck report` derives)")
+        head.update(f"results of run {view.run_dir.name} (the numbers `specdeck report` derives)")
         self.query_one(LoadingIndicator).display = True
-        if self.app.live:
-            self._load()
+        if self.app.settings.live:
+            self._load(view.run_dir)
         else:
-            self._show(results_data(session.run_dir))
+            self._show(results_data(view.run_dir))
 
     @work(thread=True, exclusive=True, group="results", exit_on_error=False)
-    def _load(self) -> None:
-        session = self.app.session
-        if session is None or session.run_dir is None:
-            return
+    def _load(self, run_dir: Path) -> None:
         try:
-            data = results_data(session.run_dir)
+            data = results_data(run_dir)
         except Exception as exc:  # noqa: BLE001 - show the error and how to retry
             self.app.call_from_thread(self._failed, exc)
             return

@@ -17,6 +17,7 @@ from typing import Any
 
 from console.events import Event
 from console.run.cli_output import describe
+from console.run.states import CellState
 
 ACTIVITY = 40
 
@@ -78,7 +79,7 @@ class CellStatus:
     """Everything the matrix and the cell view show about one cell."""
 
     info: CellInfo
-    state: str = "planned"
+    state: CellState = CellState.PLANNED
     in_run: bool = False
     reason: str | None = None
     progress: tuple[str, int, int] | None = None
@@ -133,8 +134,8 @@ class RunSnapshot:
                 return c
         return None
 
-    def count(self, state: str) -> int:
-        return sum(1 for c in self.cells if c.in_run and c.state == state)
+    def count(self, state: CellState) -> int:
+        return sum(1 for c in self.cells if c.in_run and c.state is state)
 
 
 @dataclass
@@ -331,7 +332,7 @@ class RunModel:
                 elif row is not None and row.serving_key and (self.run_dir / "servers" / f"{row.serving_key}.log").exists():
                     log_path = str(self.run_dir / "servers" / f"{row.serving_key}.log")
             out.append(CellStatus(
-                info=info, state=row.state.value if row is not None else "planned", in_run=row is not None,
+                info=info, state=row.state if row is not None else CellState.PLANNED, in_run=row is not None,
                 reason=row.reason if row is not None else None,
                 progress=live.progress if row is not None and not row.state.terminal else None,
                 tok_s=tok, tok_s_range=rng, speedup=speedup, final_acceptance=final,

@@ -18,8 +18,6 @@ from console.app.runview import CellInfo, RunSnapshot
 from console.run.states import CellState
 from console.run.store import Store
 
-STARTABLE = {"planned", "serving", "speed", "smoke", "full", "smoke_passed"}
-
 
 @dataclass(frozen=True)
 class ApprovalInfo:
@@ -77,8 +75,8 @@ class RunSession:
 
     def start(self, ids: list[str], snap: RunSnapshot | None) -> str:
         """Start runners for these cells (speed → smoke → approval request); returns what happened."""
-        states = {c.cell_id: (c.state if c.in_run else "planned") for c in snap.cells} if snap else {}
-        todo = [i for i in ids if states.get(i, "planned") in STARTABLE]
+        states = {c.cell_id: (c.state if c.in_run else CellState.PLANNED) for c in snap.cells} if snap else {}
+        todo = [i for i in ids if states.get(i, CellState.PLANNED).startable]
         left = len(ids) - len(todo)
         note = f"; {left} cell(s) left out (done, failed, cancelled or waiting for approval)" if left else ""
         if not todo:
@@ -104,7 +102,7 @@ class RunSession:
     def orphaned_decisions(self, snap: RunSnapshot) -> list[str]:
         """Cells with a decision recorded but no runner left to take it (it ended just as the decision landed,
         or was killed): each gets one runner from this console."""
-        todo = [c.cell_id for c in snap.cells if c.in_run and c.pending and not CellState(c.state).terminal
+        todo = [c.cell_id for c in snap.cells if c.in_run and c.pending and not c.state.terminal
                 and c.cell_id not in self._rescued]
         self._rescued.update(todo)
         return todo

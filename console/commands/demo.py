@@ -27,11 +27,10 @@ examples:
   specdeck demo --headless --requests 8 --concurrency 4
 """
 
-DEMO = Path(__file__).resolve().parents[2] / "experiments" / "demo.toml"
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--experiment", type=Path, default=DEMO, help="experiment file (default: the demo)")
+    p.add_argument("--experiment", type=Path, default=None,
+                   help="experiment file (default: the demo.toml shipped with specdeck)")
     p.add_argument("--requests", type=int, default=4, help="timed requests per server (default 4)")
     p.add_argument("--concurrency", type=int, default=1, help="concurrent requests (default 1)")
     p.add_argument("--max-tokens", type=int, default=512, help="output tokens per request (default 512)")
@@ -58,7 +57,21 @@ def open_console(args: argparse.Namespace) -> int:
     return 0
 
 
+def prompt_words() -> list[str]:
+    """Words for the demo's timed prompts: the README of a source checkout, else the corpus shipped with the
+    package (a wheel install has no README beside the code)."""
+    from console.examples import SOURCE
+
+    readme = SOURCE.parent / "README.md"
+    source = readme if readme.is_file() else Path(__file__).resolve().parents[1] / "models" / "corpus.txt"
+    return source.read_text(encoding="utf-8").split()
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.experiment is None:
+        from console.examples import demo_experiment
+
+        args.experiment = demo_experiment()
     if not args.headless:
         if sys.stdin.isatty() and sys.stdout.isatty():
             return open_console(args)
@@ -90,7 +103,7 @@ def headless(args: argparse.Namespace) -> int:
     for cell in exp.cells:
         firsts.setdefault(cell.serving_key, cell)
     rows: list[tuple[str, Any, Any, Any, Any]] = []
-    words = (DEMO.parent.parent / "README.md").read_text().split()
+    words = prompt_words()
     with ServerPool(run_dir, run_id=run_dir.name, api_key=new_api_key(), base_dir=exp.base_dir) as pool:
         for cell in firsts.values():
             print(f"== {cell.technique.id}: starting vLLM …", flush=True)

@@ -33,7 +33,7 @@ from console.events import (
 )
 from console.run.eventlog import EventLog
 from console.run.resolved import freeze
-from console.run.states import CellState
+from console.run.states import CAN_RERUN_SMOKE, CellState
 from console.run.store import Decision, Store
 from console.serve.pool import ServerPool
 from console.serve.server import Server, ServerStartError, new_api_key
@@ -417,7 +417,7 @@ class Runner:
             if not state.terminal:
                 self.move(cell, S.CANCELLED, f"cancelled by {d.who}" + (f": {d.reason}" if d.reason else ""))
             return
-        if d.action == "rerun_smoke" and state in (S.SMOKE_FAILED, S.AWAITING_APPROVAL, S.SMOKE_PASSED):
+        if d.action == "rerun_smoke" and state in CAN_RERUN_SMOKE:
             self.store.clear_stage(cell.id, "smoke")
             self.move(cell, S.SERVING, f"smoke re-run requested by {d.who}")
             return

@@ -1,4 +1,4 @@
-"""The cell state machine (DESIGN.md "Cell state machine").
+"""The cell state machine (docs/design.md "Cell state machine").
 
 planned → serving → speed → smoke → smoke_passed | smoke_failed → awaiting_approval → full → done;
 failed(reason) and skipped from anywhere; cancelled by the operator. Smoke can be re-run after a fix.
@@ -25,12 +25,30 @@ class CellState(str, Enum):
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
 
+    def __str__(self) -> str:  # "done", not "CellState.DONE", wherever a state is printed
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
     @property
     def terminal(self) -> bool:
-        return self in (CellState.DONE, CellState.FAILED, CellState.SKIPPED, CellState.CANCELLED)
+        return self in TERMINAL
+
+    @property
+    def startable(self) -> bool:
+        """A runner started for this cell has work to do (a resumed phase, or the next one)."""
+        return self in STARTABLE
 
 
 S = CellState
+TERMINAL: frozenset[CellState] = frozenset({S.DONE, S.FAILED, S.SKIPPED, S.CANCELLED})
+"""Nothing more happens to the cell (only an operator's retry takes a failed one back to planned)."""
+STARTABLE: frozenset[CellState] = frozenset({S.PLANNED, S.SERVING, S.SPEED, S.SMOKE, S.FULL, S.SMOKE_PASSED})
+"""States a new runner picks up: not started, mid-phase (a runner died), or between smoke and the approval
+request. Not the ones that wait on a person (awaiting_approval, smoke_failed) nor terminal ones."""
+CAN_RERUN_SMOKE: frozenset[CellState] = frozenset({S.SMOKE_FAILED, S.AWAITING_APPROVAL, S.SMOKE_PASSED})
+"""States from which an operator may ask for the smoke to be scored again."""
 _ALLOWED: dict[CellState, set[CellState]] = {
     S.PLANNED: {S.SERVING},
     S.SERVING: {S.SPEED, S.SMOKE, S.FULL, S.PLANNED, S.DONE},
