@@ -13,13 +13,17 @@ Pure logic, driven by the caller's clock: the Ray executor (to be built, issue #
   measured on the same kind of device (mixed fleets; an experiment that names a device pins all of them);
 - a group awaiting approval holds its box (and its warm server) through the approval window; a decision in
   time continues on that box; at the window's end the box is released, and a late approval queues the full
-  run as a new task on a box of the device type the group was measured on (one more server start).
+  run as a new task on a box of the device type the group was measured on (one more server start);
+- optionally (`shard_s`), an approved full run longer than `shard_s` is split into item-range shards of the
+  same config, each a task on another box of the same device type (one server start each): a group's full run
+  is otherwise the one piece of work no number of boxes can shorten.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
 
@@ -44,15 +48,36 @@ class Box:
 
 @dataclass(frozen=True)
 class Task:
-    """What the executor submits: a group, the kind of work, and the device type its box must have."""
+    """What the executor submits: a group, the kind of work, the device type its box must have and, for a full
+    run split over boxes, which item-range shard of how many."""
 
     group: GroupRequest
     kind: TaskKind
     accelerator: str | None
+    shard: int = 0
+    shards: int = 1
+    est_s: float | None = None
+    """This task's estimated seconds (a shard's share of the full run); None: the group's estimate."""
 
     @property
     def gpus(self) -> int:
         return self.group.gpus
+
+    @property
+    def gpu_hours(self) -> float | None:
+        est = self.est_s if self.est_s is not None else self.group.est_s
+        return None if est is None else est * max(self.gpus, 1) / 3600
+
+    @property
+    def id(self) -> str:
+        """The group key for its MEASURE task (which may continue into shard 0), else key/full-i-of-n."""
+        if self.kind is TaskKind.MEASURE:
+            return self.group.key
+        return f"{self.group.key}/full-{self.shard + 1}-of-{self.shards}"
+
+    def items(self, n: int) -> range:
+        """The item indices (of `n`, in the benchmark's order) this shard scores: contiguous, disjoint, complete."""
+        return range(n * self.shard // self.shards, n * (self.shard + 1) // self.shards)
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,23 @@ class Hold:
 Outcome = Literal["continue", "released", "queued", "dropped"]
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What a decision did: the outcome, the shard (if any) that continues on the held box, the tasks queued."""
+
+    outcome: Outcome
+    here: Task | None = None
+    queued: tuple[Task, ...] = field(default=())
+
+
+def even_share_s(groups: Sequence[GroupRequest], boxes: Sequence[Box]) -> float | None:
+    """GPU-seconds of all estimated work ÷ the cluster's GPUs: a shard size that lets every box take an even
+    share (None when nothing is estimated). Pass it as `shard_s` to split only what would outlast that share."""
+    gpus = sum(b.gpus for b in boxes)
+    work = sum((g.est_s or 0.0) * max(g.gpus, 1) for g in groups)
+    return work / gpus if gpus and work else None
+
+
 def order_key(group: GroupRequest) -> tuple[float, int, bool, str]:
     """Longest first: estimated GPU-hours, then GPUs; baselines first among equals; then the label."""
     return (-(group.gpu_hours or 0.0), -group.gpus, not group.baseline, group.label)
@@ -79,6 +121,11 @@ def order_key(group: GroupRequest) -> tuple[float, int, bool, str]:
 
 def order_groups(groups: Iterable[GroupRequest]) -> list[GroupRequest]:
     return sorted(groups, key=order_key)
+
+
+def task_order_key(task: Task) -> tuple[float, int, bool, str, int]:
+    """The queue's order: as `order_key`, with a task's own estimate (a shard is a share of its group)."""
+    return (-(task.gpu_hours or 0.0), -task.gpus, not task.group.baseline, task.group.label, task.shard)
 
 
 def best_fit(task: Task, boxes: Sequence[Box], free: dict[str, int], wanted: str | None) -> Box | None:
@@ -92,10 +139,12 @@ class Placement:
     docstring for the rules. One task per group at a time."""
 
     def __init__(self, boxes: Sequence[Box], groups: Sequence[GroupRequest], *,
-                 approval_window_s: float = 1800.0, follow_baseline: bool = True) -> None:
+                 approval_window_s: float = 1800.0, follow_baseline: bool = True,
+                 shard_s: float | None = None) -> None:
         self.boxes = sorted(boxes, key=lambda b: b.name)
         self.window = approval_window_s
         self.follow_baseline = follow_baseline
+        self.shard_s = shard_s
         self.free = {b.name: b.gpus for b in self.boxes}
         self.queue: list[Task] = [Task(g, TaskKind.MEASURE, g.accelerator) for g in order_groups(groups)]
         self.running: dict[str, Assignment] = {}
@@ -132,7 +181,7 @@ class Placement:
             self.queue.remove(task)
             self.free[box.name] -= task.gpus
             placed = Assignment(task, box)
-            self.running[task.group.key] = placed
+            self.running[task.id] = placed
             if task.kind is TaskKind.MEASURE:
                 self.measured_on[task.group.key] = box.accelerator
                 self.model_device.setdefault(task.group.model, box.accelerator)
@@ -158,24 +207,37 @@ class Placement:
             self._release(key)
         return gone
 
-    def decided(self, group: GroupRequest, approved: bool, now: float) -> Outcome:
-        """The operator's decision reached the head. In the window: continue on the held box (or release it on a
-        rejection). Late: a rejection drops the group; an approval queues the full run on the same device type."""
-        hold = self.holds.pop(group.key, None)
-        if hold is not None and now <= hold.until:
-            if approved:
-                return "continue"
-            self._release(group.key)
-            return "released"
-        if hold is not None:
-            self._release(group.key)
-        if not approved:
-            return "dropped"
-        self.queue.append(Task(group, TaskKind.FULL, self.measured_on.get(group.key)))
-        self.queue.sort(key=lambda t: order_key(t.group))
-        return "queued"
+    def shards_for(self, group: GroupRequest, full_s: float | None) -> int:
+        """How many item-range shards an approved full run of `full_s` estimated seconds becomes: 1 without
+        `shard_s`, else ⌈full_s ÷ shard_s⌉, at most one per box that could take it."""
+        if not self.shard_s or not full_s or full_s <= self.shard_s:
+            return 1
+        wanted = self.measured_on.get(group.key)
+        room = sum(1 for b in self.boxes if (wanted is None or b.accelerator == wanted) and b.gpus >= group.gpus)
+        return max(1, min(math.ceil(full_s / self.shard_s), room))
 
-    def finished(self, key: str) -> None:
-        """The group's task ended (done, failed with its typed reason, or rejected): its box is free."""
-        self.holds.pop(key, None)
-        self._release(key)
+    def decided(self, group: GroupRequest, approved: bool, now: float, full_s: float | None = None) -> Decision:
+        """The operator's decision reached the head. In the window: continue on the held box (or release it on a
+        rejection). Late: a rejection drops the group; an approval queues the full run on the same device type.
+        `full_s` (the approval's estimate) decides the shards when `shard_s` is set; shard 0 continues on the
+        held box when the decision is in time."""
+        hold = self.holds.pop(group.key, None)
+        in_time = hold is not None and now <= hold.until
+        if not approved:
+            self._release(group.key)
+            return Decision("released" if in_time else "dropped")
+        if hold is not None and not in_time:
+            self._release(group.key)
+        n = self.shards_for(group, full_s)
+        share = full_s / n if full_s else None
+        tasks = [Task(group, TaskKind.FULL, self.measured_on.get(group.key), i, n, share) for i in range(n)]
+        here = tasks.pop(0) if in_time else None
+        self.queue.extend(tasks)
+        self.queue.sort(key=task_order_key)
+        return Decision("continue" if in_time else "queued", here, tuple(tasks))
+
+    def finished(self, task_id: str) -> None:
+        """A task ended (done, or failed with its typed reason): its box is free. A MEASURE task's id is its
+        group's key, also when it continued into its first full-run shard."""
+        self.holds.pop(task_id, None)
+        self._release(task_id)

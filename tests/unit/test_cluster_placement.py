@@ -8,7 +8,7 @@ import pytest
 
 from console.cluster.devices import accelerator_type, device_key
 from console.cluster.groups import GroupRequest, PlacementError, group_requests, parallel_layout
-from console.cluster.placement import Box, Placement, TaskKind, order_groups
+from console.cluster.placement import Box, Placement, Task, TaskKind, even_share_s, order_groups
 from console.spec.loader import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ def test_decision_in_the_window_continues_on_the_held_box():
     assert [a.task.group.label for a in p.assign()] == ["x"]
     assert p.awaiting_approval("x", now=100) == 700
     assert p.expire_holds(now=650) == [] and p.assign() == []  # the box stays held
-    assert p.decided(g("x"), approved=True, now=650) == "continue"
+    assert p.decided(g("x"), approved=True, now=650).outcome == "continue"
     assert p.free == {"b": 0}
     p.finished("x")
     assert [a.task.group.label for a in p.assign()] == ["y"]
@@ -140,7 +140,7 @@ def test_rejection_in_the_window_frees_the_box():
     p = Placement([Box("b", 1)], [g("x"), g("y")], approval_window_s=600)
     p.assign()
     p.awaiting_approval("x", now=0)
-    assert p.decided(g("x"), approved=False, now=10) == "released"
+    assert p.decided(g("x"), approved=False, now=10).outcome == "released"
     assert [a.task.group.label for a in p.assign()] == ["y"]
 
 
@@ -150,7 +150,7 @@ def test_late_approval_queues_the_full_run_on_the_same_device_type():
     assert {a.task.group.label: a.box.name for a in p.assign()} == {"x": "a100", "y": "h100"}
     p.awaiting_approval("x", now=0)
     assert p.expire_holds(now=601) == ["x"] and p.free["a100"] == 1
-    assert p.decided(g("x", 5), approved=True, now=5000) == "queued"
+    assert p.decided(g("x", 5), approved=True, now=5000).outcome == "queued"
     p.finished("y")  # the H100 is free first, but x was measured on the A100
     p.free["a100"] = 0  # someone else's task holds the A100 meanwhile
     assert p.assign() == []
@@ -163,5 +163,44 @@ def test_late_rejection_drops_the_group():
     p = Placement([Box("b", 1)], [g("x")], approval_window_s=60)
     p.assign()
     p.awaiting_approval("x", now=0)
-    assert p.decided(g("x"), approved=False, now=100) == "dropped"
+    assert p.decided(g("x"), approved=False, now=100).outcome == "dropped"
     assert p.free == {"b": 1} and p.queue == []
+
+
+def test_a_long_full_run_is_split_into_item_shards_on_boxes_of_its_type():
+    boxes = [Box("a100", 1, "A100"), *(Box(f"h100-{i}", 1, "H100") for i in range(3))]
+    groups = [g("x", 10, accelerator="H100"), g("y", 1, accelerator="H100")]
+    p = Placement(boxes, groups, approval_window_s=600, shard_s=4 * 3600)
+    assert {a.task.group.label for a in p.assign()} == {"x", "y"}
+    p.awaiting_approval("x", now=0)
+    d = p.decided(groups[0], approved=True, now=60, full_s=9 * 3600)  # ⌈9 / 4⌉ = 3 shards
+    assert d.outcome == "continue" and d.here is not None and (d.here.shard, d.here.shards) == (0, 3)
+    assert [t.id for t in d.queued] == ["x/full-2-of-3", "x/full-3-of-3"]
+    placed = p.assign()  # one H100 is free (y holds one, x's box continues with shard 1)
+    assert [(a.task.id, a.box.accelerator) for a in placed] == [("x/full-2-of-3", "H100")]
+    p.finished("y")
+    assert [a.task.id for a in p.assign()] == ["x/full-3-of-3"]
+    for task_id in ("x", "x/full-2-of-3", "x/full-3-of-3"):
+        p.finished(task_id)
+    assert p.free == {"a100": 1, "h100-0": 1, "h100-1": 1, "h100-2": 1}
+
+
+def test_shards_are_capped_by_the_boxes_that_could_take_them_and_short_runs_stay_whole():
+    p = Placement([Box("a", 1), Box("b", 1)], [g("x")], approval_window_s=600, shard_s=3600)
+    p.assign()
+    p.awaiting_approval("x", now=0)
+    assert p.shards_for(g("x"), 100 * 3600) == 2 and p.shards_for(g("x"), 1800) == 1
+    late = p.decided(g("x"), approved=True, now=10_000, full_s=100 * 3600)
+    assert late.outcome == "queued" and late.here is None and len(late.queued) == 2
+
+
+@pytest.mark.parametrize("n", [1, 7, 198, 35030])
+def test_item_shards_cover_every_item_once(n):
+    tasks = [Task(g("x"), TaskKind.FULL, None, i, 3) for i in range(3)]
+    covered = [i for t in tasks for i in t.items(n)]
+    assert covered == list(range(n))
+
+
+def test_even_share_is_the_work_per_gpu():
+    assert even_share_s([g("x", 6), g("y", 2, gpus=2)], [Box("a", 4), Box("b", 1)]) == (6 + 4) * 3600 / 5
+    assert even_share_s([g("x", 6)], []) is None
