@@ -194,7 +194,9 @@ def parse_experiment(text: str, file: str) -> tuple[schema.Experiment | None, li
         msg = str(exc)
         at = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = getattr(exc, "lineno", None) or (int(at.group(1)) if at else None)
-        msg = getattr(exc, "msg", None) or re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        if line is None:  # "(at end of document)": the problem is on the last line
+            line = max(1, len(text.splitlines()))
+        msg = getattr(exc, "msg", None) or re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", msg)
         return None, [Problem(file, line, "", f"not valid TOML: {msg}")]
     lines = key_lines(text)
     try:

@@ -65,12 +65,13 @@ def key_lines(text: str) -> dict[Path, int]:
     return lines
 
 
-def line_of(lines: dict[Path, int], path: Path) -> int | None:
-    """The line of `path`, else of its nearest placed parent (for missing keys: the table's header)."""
+def line_of(lines: dict[Path, int], path: Path) -> int:
+    """The line of `path`, else of its nearest placed parent (for missing keys: the table's header), else 1:
+    a key missing at the top level (no `[experiment]`) is a problem of the file from its first line."""
     probe = tuple(path)
     while probe:
         if probe in lines:
             return lines[probe]
         # Inline arrays of tables have no header per item: try without the trailing index.
         probe = probe[:-1]
-    return None
+    return 1
