@@ -84,6 +84,17 @@ def parallel_layout(args: Sequence[str]) -> ParallelLayout:
     return ParallelLayout(**values)
 
 
+def executor_backend(args: Sequence[str]) -> str | None:
+    """The server's `--distributed-executor-backend` (mp, ray, uni, …) when its argv sets it."""
+    words = list(args)
+    found = None
+    for i, word in enumerate(words):
+        flag, sep, inline = word.partition("=")
+        if flag.startswith("--") and flag[2:].replace("_", "-") == "distributed-executor-backend":
+            found = inline if sep else (words[i + 1] if i + 1 < len(words) else None)
+    return found
+
+
 @dataclass(frozen=True)
 class GroupRequest:
     """One serving config of a run and what its box must offer: `gpus` of `accelerator` (None = any)."""
@@ -135,6 +146,13 @@ def group_requests(
             raise PlacementError(
                 f"{label}: its server spans {layout.nnodes} nodes (--nnodes); the sweep places one server per box",
                 "start that server by hand across the nodes (vLLM's own Ray) and `attach` the model to it",
+            )
+        if executor_backend(first.serving.extra_args or []) == "ray":
+            raise PlacementError(
+                f"{label}: its server would run on vLLM's own Ray (--distributed-executor-backend ray), which would "
+                "join the sweep's cluster and ask for GPUs the sweep's task already holds",
+                "drop the flag (one node: vLLM's default multiprocessing backend uses the task's GPUs), or start "
+                "the server by hand on its own Ray cluster and `attach` the model to it",
             )
         out.append(GroupRequest(
             key=key, label=label, model=f"{first.model.id}.{first.model.precision}", baseline=first.is_baseline,

@@ -80,6 +80,20 @@ def test_tensor_parallel_override_asks_for_more_gpus_and_multinode_is_refused(wr
         group_requests(exp.cells, exp.spec.experiment.device)
 
 
+@pytest.mark.parametrize("flag", [["--distributed-executor-backend", "ray"], ["--distributed_executor_backend=ray"]])
+def test_a_server_on_vllms_own_ray_is_refused(write_toml, flag):
+    text = (ROOT / "experiments" / "study-h100.toml").read_text()
+    extra = ", ".join(f'"{w}"' for w in ["-tp", "2", *flag])
+    exp = load_experiment(write_toml(text + f'\n[[overrides]]\nmatch = {{ model = "gemma4-12b" }}\n'
+                                     f"serving = {{ extra_args = [{extra}] }}\n"))
+    with pytest.raises(PlacementError, match="vLLM's own Ray"):
+        group_requests(exp.cells, exp.spec.experiment.device)
+    mp = load_experiment(write_toml(text + '\n[[overrides]]\nmatch = { model = "gemma4-12b" }\n'
+                                    'serving = { extra_args = ["-tp", "2", "--distributed-executor-backend", "mp"] }\n',
+                                    "mp.toml"))
+    assert {g.gpus for g in group_requests(mp.cells, "H100") if g.model == "gemma4-12b.fp8"} == {2}
+
+
 def g(label: str, est_h: float = 1.0, gpus: int = 1, accelerator: str | None = None, model: str | None = None,
       baseline: bool = False) -> GroupRequest:
     return GroupRequest(key=label, label=label, model=model or label, baseline=baseline, gpus=gpus,
