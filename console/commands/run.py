@@ -51,6 +51,10 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="put failed cells back in the queue (after you fixed the cause); measured speeds and "
                         "scored items are kept, so only what failed is redone")
     p.add_argument("--models-dir", type=Path, help="where @models/ paths point")
+    p.add_argument("--offline", action="store_true",
+                   help="eval frameworks get HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1 (a dataset that is not "
+                        "cached fails). Default: offline only when `specdeck prepare` recorded everything local, "
+                        "or nothing comes from the hub")
     p.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
 
 
@@ -68,6 +72,7 @@ def detach(argv: list[str], run_dir: Path) -> int:
 
 
 def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | None, argv: list[str]) -> int:
+    from console.prepare import offline_decision
     from console.run.cli_output import EventPrinter
     from console.run.paths import new_run_dir
     from console.run.phases import RealPhases
@@ -100,13 +105,16 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
                       wait_for_approval=not args.no_wait, idle_timeout_s=args.idle_timeout,
                       models_dir=args.models_dir, retry_failed=args.retry_failed)
     printer = EventPrinter(run_dir)
+    offline, why = offline_decision(exp, getattr(args, "offline", False), models_dir=args.models_dir)
+    phases = RealPhases(models_dir=args.models_dir, base_dir=exp.base_dir, offline=offline,
+                        experiment=str(exp_path or exp.path))
     try:
-        runner = Runner(exp, run_dir, RealPhases(models_dir=args.models_dir, base_dir=exp.base_dir), opts,
-                        on_event=printer)
+        runner = Runner(exp, run_dir, phases, opts, on_event=printer)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
     print(f"run folder: {run_dir}")
+    print(why)
     if any(c.model.toy for c in runner.cells):
         print("NOTE: toy models (a tiny Llama trained on one quiz): the machinery is real, the scores are not.")
     try:

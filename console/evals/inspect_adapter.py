@@ -20,7 +20,8 @@ from typing import Any
 
 from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.data import load_items, resolve_dataset
-from console.evals.lmeval import is_local_task, newest, run_logged, tail
+from console.evals.lmeval import OFFLINE_ENV, is_local_task, newest, run_logged, tail
+from console.evals.missing_data import missing_data_hint
 from console.spec.schema import Benchmark, Generation
 
 LOCAL_TASK = Path(__file__).with_name("inspect_tasks.py")
@@ -48,11 +49,13 @@ def command(bench: Benchmark, target: EvalTarget, *, task: str, task_args: dict[
     return argv
 
 
-def env_for(target: EvalTarget) -> dict[str, str]:
+def env_for(target: EvalTarget, offline: bool = False) -> dict[str, str]:
+    """inspect's environment; the HF offline switches only when the run is offline (see lmeval.env_for)."""
     env = dict(os.environ)
     env.update({"LOCAL_BASE_URL": f"{target.base_url.rstrip('/')}/v1", "LOCAL_API_KEY": target.api_key or "EMPTY",
-                "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "INSPECT_DISPLAY": "plain",
-                "INSPECT_LOG_DIR": "", "INSPECT_EVAL_MODEL": ""})
+                "INSPECT_DISPLAY": "plain", "INSPECT_LOG_DIR": "", "INSPECT_EVAL_MODEL": ""})
+    if offline:
+        env.update(OFFLINE_ENV)
     return {k: v for k, v in env.items() if v != ""}
 
 
@@ -61,9 +64,12 @@ class Inspect:
 
     framework = "inspect"
 
-    def __init__(self, base_dir: Path | None = None, max_connections: int = 4) -> None:
+    def __init__(self, base_dir: Path | None = None, max_connections: int = 4, offline: bool = False,
+                 experiment: str = "EXPERIMENT") -> None:
         self.base_dir = base_dir
         self.max_connections = max_connections
+        self.offline = offline
+        self.experiment = experiment
 
     def run(self, bench: Benchmark, target: EvalTarget, *, stage: str, limit: int | None,
             generation: Generation, out_dir: Path, skip_ids: set[str],
@@ -85,11 +91,12 @@ class Inspect:
         argv = command(bench, target, task=task, task_args=task_args, limit=limit, sample_ids=sample_ids,
                        generation=generation, log_dir=log_dir, max_connections=self.max_connections)
         out_log = out_dir / "inspect.log"
-        returncode, started, wall = run_logged(argv, env_for(target), out_dir, out_log)
+        returncode, started, wall = run_logged(argv, env_for(target, self.offline), out_dir, out_log)
         path = newest(log_dir, "*.eval", since=started) if log_dir.exists() else None
         if path is None:
-            raise InspectError(f"inspect eval exited {returncode} without a log; last lines of "
-                               f"{out_log}:\n{tail(out_log)}")
+            hint = missing_data_hint(tail(out_log, 200), self.experiment)
+            raise InspectError(f"inspect eval exited {returncode} without a log{f': {hint}' if hint else ''}; "
+                               f"last lines of {out_log}:\n{tail(out_log)}")
         items, summary = parse_log(path, bench.metric, mcq=bench.options is not None)
         if summary.get("status") != "success" and not items:
             raise InspectError(f"inspect eval status {summary.get('status')}: {summary.get('error')}\n"

@@ -31,6 +31,7 @@ import httpx
 from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.data import load_items, resolve_dataset
 from console.evals.extract import letter_regex
+from console.evals.missing_data import missing_data_hint
 from console.spec.schema import Benchmark, Generation
 
 FALLBACK = "[invalid]"
@@ -112,10 +113,18 @@ def command(bench: Benchmark, target: EvalTarget, *, task: str, include_path: st
     return argv
 
 
-def env_for(target: EvalTarget) -> dict[str, str]:
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+"""Set for an eval framework only when the run is offline (console.prepare.offline_decision says why)."""
+
+
+def env_for(target: EvalTarget, offline: bool = False) -> dict[str, str]:
+    """The framework's environment: the caller's, the server's key, and the offline switches only when the run
+    is offline (`--offline`, or `specdeck prepare` recorded everything local): otherwise lm-eval may download
+    a dataset it does not have."""
     env = dict(os.environ)
-    env.update({"OPENAI_API_KEY": target.api_key or "EMPTY", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    env.update({"OPENAI_API_KEY": target.api_key or "EMPTY", "TOKENIZERS_PARALLELISM": "false"})
+    if offline:
+        env.update(OFFLINE_ENV)
     return env
 
 
@@ -124,9 +133,13 @@ class LmEval:
 
     framework = "lm-eval"
 
-    def __init__(self, base_dir: Path | None = None, num_concurrent: int = 2) -> None:
+    def __init__(self, base_dir: Path | None = None, num_concurrent: int = 2, offline: bool = False,
+                 experiment: str = "EXPERIMENT") -> None:
         self.base_dir = base_dir
         self.num_concurrent = num_concurrent
+        self.offline = offline
+        self.experiment = experiment
+        """Named in the `specdeck prepare …` hint when a dataset is missing."""
 
     def run(self, bench: Benchmark, target: EvalTarget, *, stage: str, limit: int | None,
             generation: Generation, out_dir: Path, skip_ids: set[str],
@@ -151,12 +164,13 @@ class LmEval:
         argv = command(bench, target, task=task, include_path=include_path, limit=limit, samples=samples,
                        generation=generation, out_dir=out_dir, num_concurrent=self.num_concurrent)
         log_path = out_dir / "lm_eval.log"
-        returncode, started, wall = run_logged(argv, env_for(target), out_dir, log_path)
+        returncode, started, wall = run_logged(argv, env_for(target, self.offline), out_dir, log_path)
         results = newest(out_dir / "output", "results_*.json", since=started)
         if returncode != 0 or results is None:
+            hint = missing_data_hint(tail(log_path, 200), self.experiment)
             raise LmEvalError(f"lm-eval exited {returncode}"
-                              f"{'' if results else ' without results'}; last lines of {log_path}:\n"
-                              + tail(log_path))
+                              f"{'' if results else ' without results'}"
+                              f"{f': {hint}' if hint else ''}; last lines of {log_path}:\n" + tail(log_path))
         counter = server_token_counter(target)
         items, summary = parse_output(results, default_metric(bench), generation.max_tokens, counter)
         fresh = [i for i in items if i.item_id not in skip_ids]

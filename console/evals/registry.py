@@ -24,11 +24,18 @@ KNOWN_SIZES: dict[str, int] = {
 """Test-set sizes of public benchmarks (task-name prefixes: gpqa_diamond_cot_zeroshot → gpqa_diamond)."""
 
 
-def adapter_for(bench: Benchmark, base_dir: Path | None = None, concurrency: int = 4) -> EvalAdapter:
+def adapter_for(bench: Benchmark, base_dir: Path | None = None, concurrency: int = 4, offline: bool = False,
+                experiment: str = "EXPERIMENT") -> EvalAdapter:
     """The adapter for ``bench.framework`` (console/evals/frameworks.py); ``base_dir`` resolves relative
-    data/task paths (the experiment's folder). The benchmark's own ``concurrency`` wins over the default."""
-    return build_adapter(bench.framework, base_dir=base_dir, concurrency=bench.concurrency or concurrency,
-                         explicit=bench.concurrency is not None)
+    data/task paths (the experiment's folder). The benchmark's own ``concurrency`` wins over the default.
+    ``offline`` sets the HF offline switches of the frameworks that download data (lm-eval, inspect; see
+    console.prepare.offline_decision); ``experiment`` is named in their `specdeck prepare` hint."""
+    adapter = build_adapter(bench.framework, base_dir=base_dir, concurrency=bench.concurrency or concurrency,
+                            explicit=bench.concurrency is not None)
+    if hasattr(adapter, "offline"):
+        adapter.offline = offline
+        adapter.experiment = experiment
+    return adapter  # type: ignore[no-any-return]
 
 
 def dataset_size(bench: Benchmark, base_dir: Path | None = None) -> int | None:

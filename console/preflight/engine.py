@@ -7,25 +7,10 @@ from __future__ import annotations
 import importlib.util
 
 from console.preflight import device as dev
-from console.preflight.checks import FAIL, OK, UNKNOWN, Section
+from console.preflight.checks import FAIL, OK, Section
 from console.spec.caveats import installed_engine
 from console.spec.cells import Cell
 from console.spec.schema import Experiment
-
-
-def version_tuple(text: str) -> tuple[int, ...]:
-    """'0.32.0+cpu' → (0, 32, 0); '0.24.0rc1' → (0, 24, 0)."""
-    out = []
-    for part in text.split("+")[0].split("."):
-        digits = ""
-        for ch in part:
-            if not ch.isdigit():
-                break
-            digits += ch
-        out.append(int(digits or 0))
-        if digits != part:
-            break
-    return tuple(out)
 
 
 def wants_gpu(exp: Experiment) -> bool:
@@ -67,33 +52,34 @@ def machine_section(exp: Experiment, engine: str | None, gpus: list[dev.Gpu], gp
 
 
 def technique_checks(cell: Cell, engine: str | None) -> list[tuple[str, str, str]]:
-    """(status, what, fix) for the cell's technique against the installed engine: the method's minimum vLLM
-    and the packages it needs, both from console.methods."""
-    try:
-        from console import methods  # the one table per method (minimum vLLM, packages)
-    except ImportError:
-        return [(UNKNOWN, f"{cell.technique.method}: minimum vLLM not known (console.methods missing)", "")]
+    """(status, what, fix) for the cell's technique against the installed engine: the minimum vLLM that
+    applies to it (console.methods via console.spec.minimums: the method, a config key, a model family, the
+    cell's vllm_ref) and the packages the method needs."""
+    from console import methods
+    from console.spec.minimums import cell_minimum
+
     out: list[tuple[str, str, str]] = []
-    info = methods.method_info(cell.technique.method)
-    minimum = getattr(info, "min_vllm", None)
+    method = cell.technique.method
+    need = cell_minimum(cell)
     if engine is None:
-        out.append((FAIL, f"{cell.technique.method}: no vLLM installed", "bash setup.sh"))
-    elif minimum:
-        have = engine.split(" ", 1)[1]
-        if version_tuple(have) >= version_tuple(minimum):
-            out.append((OK, f"{cell.technique.method} needs vLLM ≥ {minimum}: {engine} has it"))
-        else:
-            out.append((FAIL, f"{cell.technique.method} needs vLLM ≥ {minimum}; installed is {engine}",
-                         f"pip install 'vllm>={minimum}' on the GPU box"))
+        floor = f" (needs vLLM ≥ {need.version})" if need else ""
+        out.append((FAIL, f"{method}: no vLLM installed{floor}", "bash setup.sh"))
+    elif need is None:
+        out.append((OK, f"{method}: no known minimum; {engine} serves it", ""))
     else:
-        out.append((OK, f"{cell.technique.method}: any vLLM ({engine})"))
-    for package in getattr(info, "packages", ()) or ():
-        module = package.replace("-", "_")
-        if importlib.util.find_spec(module) is None:
-            out.append((FAIL, f"{cell.technique.method} needs the {package} package, which is not installed",
+        have = engine.split(" ", 1)[1]
+        if methods.version_below(have, need.version):
+            out.append((FAIL, f"{method} needs vLLM ≥ {need.version} ({need.why}); installed is {engine}",
+                        f"pip install 'vllm>={need.version}' on the box that runs it, or exclude these cells"))
+        else:
+            out.append((OK, f"{method} needs vLLM ≥ {need.version}: {engine} has it", ""))
+    info = methods.get(method)
+    for package in info.packages if info else ():
+        if importlib.util.find_spec(package.replace("-", "_")) is None:
+            out.append((FAIL, f"{method} needs the {package} package, which is not installed",
                         f"pip install {package}"))
         else:
-            out.append((OK, f"{cell.technique.method}: {package} installed"))
+            out.append((OK, f"{method}: {package} installed", ""))
     return out
 
 

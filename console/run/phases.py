@@ -18,10 +18,14 @@ class RealPhases:
     """Speed = the non-streaming load generator with /metrics acceptance (console.bench); accuracy = the
     framework adapters (console.evals)."""
 
-    def __init__(self, models_dir: Path | None = None, base_dir: Path | None = None) -> None:
+    def __init__(self, models_dir: Path | None = None, base_dir: Path | None = None, offline: bool = False,
+                 experiment: str = "EXPERIMENT") -> None:
         self.models_dir = models_dir
         self.base_dir = base_dir
         """The experiment's folder: relative dataset and task paths of benchmarks resolve against it."""
+        self.offline = offline
+        """Eval frameworks run with HF_HUB_OFFLINE / HF_DATASETS_OFFLINE (console.prepare.offline_decision)."""
+        self.experiment = experiment
         self._bench: Any = None
 
     def _bench_runner(self, rc: RunContext) -> Any:
@@ -55,7 +59,8 @@ class RealPhases:
     def adapter(self, bench: Benchmark) -> EvalAdapter:
         from console.evals import adapter_for
 
-        return adapter_for(bench, self.base_dir)  # type: ignore[no-any-return]
+        return adapter_for(bench, self.base_dir, offline=self.offline,  # type: ignore[no-any-return]
+                           experiment=self.experiment)
 
     def full_items(self, bench: Benchmark) -> int:
         from console.evals import full_items

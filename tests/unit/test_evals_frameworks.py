@@ -73,7 +73,7 @@ def test_lmeval_command() -> None:
     plain = lmeval.command(bench("lm-eval", "gpqa_diamond_cot_zeroshot"), TARGET, task="gpqa_diamond_cot_zeroshot",
                            include_path=None, limit=5, samples=None, generation=GEN, out_dir=Path("/out"))
     assert plain[plain.index("--limit") + 1] == "5" and "--include_path" not in plain
-    env = lmeval.env_for(TARGET)
+    env = lmeval.env_for(TARGET, offline=True)  # offline only when the run is (tests/unit/test_prepare.py)
     assert env["OPENAI_API_KEY"] == "sk-test" and env["HF_HUB_OFFLINE"] == env["HF_DATASETS_OFFLINE"] == "1"
 
 

@@ -281,3 +281,15 @@ def test_cli_json_shape_and_exit_codes(tmp_path, gpu, capsys, monkeypatch):
     invalid.write_text("[experiment]\nname = 'x'\n")
     assert main(["preflight", str(invalid)]) == 2
     assert main(["preflight", str(good), "--cells", "nomatch*"]) == 2
+
+
+def test_engine_older_than_a_techniques_minimum_fails_with_the_version(tmp_path, gpu):
+    # console/methods.py: dflash first ships in vLLM 0.20.0
+    model = write_model_dir(tmp_path / "m")
+    text = experiment(str(model), drafter=str(write_model_dir(tmp_path / "d"))).replace(
+        'method = "draft_model"', 'method = "dflash"')
+    report = run(tmp_path, text, engine="vllm 0.19.1")
+    engine = {c.what.split(" ")[0]: c for c in checks(report, "engine")}
+    assert engine["dflash"].status == FAIL and "0.20.0" in engine["dflash"].what and "vllm>=0.20.0" in engine["dflash"].fix
+    assert engine["ar:"].status == OK
+    assert all(c.status == OK for c in checks(run(tmp_path, text, engine="vllm 0.24.0"), "engine"))
