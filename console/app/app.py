@@ -94,10 +94,10 @@ class SpecdeckApp(App[None]):
         path = Path(target)
         if path.suffix == ".toml" and path.is_file():
             return self.open_experiment(path)
-        from console.run.locate import RunNotFound, find_run
+        from console.run.folder import RunNotFound, find_run
 
         try:
-            run_dir = find_run(path) if self.runs_root is None else _find_in(path, self.runs_root)
+            run_dir = find_run(path, self.runs_root).path
         except RunNotFound as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return False
@@ -122,10 +122,10 @@ class SpecdeckApp(App[None]):
         return True
 
     def open_run(self, run_dir: Path) -> bool:
+        from console.run.folder import RunFolder
         from console.run.resolved import load_frozen
-        from console.run.store import Store
 
-        store = Store(run_dir / "state.sqlite")
+        store = RunFolder(run_dir).read_store()
         origin = store.meta("origin_dir")
         exp_file = store.meta("experiment")
         store.close()
@@ -303,12 +303,3 @@ class SpecdeckApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(type(self.screen).__name__))
 
-
-def _find_in(name: Path, root: Path) -> Path:
-    from console.run.locate import RunNotFound
-
-    if (name / "state.sqlite").exists():
-        return name
-    if (root / name / "state.sqlite").exists():
-        return root / name
-    raise RunNotFound(f"no run {str(name)!r} under {root}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 from textual import work
@@ -41,24 +40,29 @@ def experiment_entries(folder: Path) -> list[PickerEntry]:
 
 def run_summary(run_dir: Path) -> str:
     """`12 cells: 3 done, 1 awaiting_approval · runner alive`, read-only (the picker writes nothing)."""
+    from console.run.folder import RunFolder
+
+    folder = RunFolder(run_dir)
     try:
-        db = sqlite3.connect(f"file:{run_dir / 'state.sqlite'}?mode=ro", uri=True, timeout=2)
+        store = folder.read_store()
         try:
-            counts = dict(db.execute("SELECT state, count(*) FROM cells GROUP BY state").fetchall())
-            runner = db.execute("SELECT heartbeat FROM runner WHERE id = 1").fetchone()
+            counts = store.state_counts()
+            runner = folder.runner(store)
         finally:
-            db.close()
+            store.close()
     except sqlite3.Error as exc:
         return f"unreadable store: {exc}"
     total = sum(counts.values())
     shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
-    alive = " · runner alive" if runner and time.time() - runner[0] < 30 else ""
+    alive = " · runner alive" if runner is not None and runner.alive else ""
     return f"{total} cells: {shown}{alive}" if total else f"no cells yet{alive}"
 
 
 def run_entries(root: Path) -> list[PickerEntry]:
-    runs = sorted((d for d in root.glob("*") if (d / "state.sqlite").exists()), key=lambda d: d.name)
-    return [PickerEntry("run", str(d), d.name, run_summary(d)) for d in reversed(runs[-MAX_RUNS:])]
+    from console.run.folder import list_runs
+
+    runs = list_runs(root)
+    return [PickerEntry("run", str(r.path), r.name, run_summary(r.path)) for r in reversed(runs[-MAX_RUNS:])]
 
 
 class PickerScreen(Screen[None]):

@@ -41,8 +41,9 @@ class ResultsData:
 def run_rows(run_dir: Path) -> pd.DataFrame:
     """Master rows for one run folder: the same consolidation `specdeck report RUN_DIR` uses."""
     from console.results.consolidate import consolidate_run
+    from console.run.folder import RunFolder
 
-    if not (run_dir / "experiment.resolved.toml").exists():
+    if not RunFolder(run_dir).resolved_path.exists():
         from console.results.columns import empty_frame
 
         return empty_frame()

@@ -7,8 +7,6 @@ events add what the store does not keep (progress, live acceptance and throughpu
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,6 +15,8 @@ from typing import Any
 
 from console.events import Event
 from console.run.cli_output import describe
+from console.run.folder import RunFolder
+from console.run.liveness import runner_alive
 from console.run.states import CellState
 
 ACTIVITY = 40
@@ -156,21 +156,6 @@ def _f(x: Any) -> float | None:
         return None if x is None else float(x)
     except (TypeError, ValueError):
         return None
-
-
-def runner_alive(row: dict[str, Any], stale_after_s: float = 30.0) -> bool:
-    """A fresh heartbeat, and (on this host) a process with that pid: a killed runner is not shown alive."""
-    if time.time() - float(row.get("heartbeat") or 0) >= stale_after_s:
-        return False
-    if row.get("host") != socket.gethostname():
-        return True
-    try:
-        os.kill(int(row["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def stamp(ts: float) -> str:
@@ -326,11 +311,13 @@ class RunModel:
             verdicts = tuple(self.verdicts.get(eval_cell or cid, ()))
             log_path = live.log_path
             if self.run_dir is not None:
-                link = self.run_dir / "cells" / cid / "server.log"
+                folder = RunFolder(self.run_dir)
+                link = folder.cell_dir(cid) / "server.log"
+                shared = folder.servers_dir / f"{row.serving_key}.log" if row is not None and row.serving_key else None
                 if link.exists():
                     log_path = str(link)
-                elif row is not None and row.serving_key and (self.run_dir / "servers" / f"{row.serving_key}.log").exists():
-                    log_path = str(self.run_dir / "servers" / f"{row.serving_key}.log")
+                elif shared is not None and shared.exists():
+                    log_path = str(shared)
             out.append(CellStatus(
                 info=info, state=row.state if row is not None else CellState.PLANNED, in_run=row is not None,
                 reason=row.reason if row is not None else None,

@@ -15,6 +15,7 @@ from typing import Any
 
 from console.app.launch import Launcher, selection_globs
 from console.app.runview import CellInfo, RunSnapshot
+from console.run.folder import RunFolder
 from console.run.states import CellState
 from console.run.store import Store
 
@@ -57,11 +58,11 @@ class RunSession:
     def store(self) -> Store:
         assert self.run_dir is not None
         if self._store is None:
-            self._store = Store(self.run_dir / "state.sqlite")
+            self._store = RunFolder(self.run_dir).open_store()
         return self._store
 
     def has_store(self) -> bool:
-        return self.run_dir is not None and (self.run_dir / "state.sqlite").exists()
+        return self.run_dir is not None and RunFolder(self.run_dir).is_run()
 
     def close(self) -> None:
         if self._store is not None:
@@ -110,7 +111,7 @@ class RunSession:
     def _launch_next(self) -> str:
         glob = self.queue.popleft()
         extra = ["--models-dir", str(self.models_dir)] if self.models_dir else []
-        if self.run_dir is None or not (self.run_dir / "state.sqlite").exists():
+        if self.run_dir is None or not RunFolder(self.run_dir).is_run():
             if self.exp_path is None:
                 return "cannot start: no experiment file for this run"
             if self.run_dir is None:

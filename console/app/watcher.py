@@ -18,6 +18,7 @@ from pathlib import Path
 import console.bench.events  # noqa: F401  - registers the bench event kinds for `from_dict`
 from console.app.runview import AcceptanceReading, RunModel, RunSnapshot
 from console.run.eventlog import read_events
+from console.run.folder import RunFolder
 from console.run.store import Store
 from console.serve.logparse import EngineStats, SpecDecodeStats, parse_line
 
@@ -128,6 +129,7 @@ class RunWatcher:
     def __init__(self, run_dir: Path, model: RunModel, *, max_lines: int = 5000,
                  store_every: float = 0.5, snapshot_every: float = 0.2) -> None:
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(run_dir)
         self.model = model
         self.max_lines = max_lines
         self.store_every = store_every
@@ -160,7 +162,7 @@ class RunWatcher:
     # --- one look -----------------------------------------------------------------------------------------
     def poll(self, force: bool = False) -> tuple[RunSnapshot | None, LogChunk | None]:
         now = time.monotonic()
-        events, self.offset = read_events(self.run_dir / "events.jsonl", self.offset)
+        events, self.offset = read_events(self.folder.events_path, self.offset)
         self.model.apply_events(events)
         if force or events or now - self._last_store >= self.store_every:
             self._read_store()
@@ -175,20 +177,20 @@ class RunWatcher:
 
     def _read_store(self) -> None:
         if self.store is None:
-            if not (self.run_dir / "state.sqlite").exists():
+            if not self.folder.is_run():
                 return
-            self.store = Store(self.run_dir / "state.sqlite")
+            self.store = self.folder.read_store()
         s = self.store
         pending = {d.cell_id: d.action for d in s.decisions(pending_only=True)}
         self.model.apply_store(s.cells(), s.measurements(kind="speed"), s.verdicts(), s.runner(), pending)
 
     def _log_path(self, cell_id: str) -> Path | None:
-        link = self.run_dir / "cells" / cell_id / "server.log"
+        link = self.folder.cell_dir(cell_id) / "server.log"
         if link.exists():
             return link
         row = self.model.rows.get(cell_id)
         if row is not None and row.serving_key:
-            shared = self.run_dir / "servers" / f"{row.serving_key}.log"
+            shared = self.folder.servers_dir / f"{row.serving_key}.log"
             if shared.exists():
                 return shared
         live = self.model.live.get(cell_id)

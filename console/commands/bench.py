@@ -151,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
     from console.bench.report import full_report, load_cell_results
     from console.bench.runner import BenchOptions, BenchRunner
     from console.run.eventlog import EventLog
+    from console.run.folder import RunFolder
     from console.run.paths import new_run_dir
     from console.serve.pool import ServerPool
     from console.serve.server import new_api_key
@@ -175,8 +176,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     run_dir = args.run_dir or new_run_dir(exp.spec.experiment.name, "bench")
     run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(exp.path, run_dir / "experiment.toml")
-    log = EventLog(run_dir / "events.jsonl")
+    folder = RunFolder(run_dir)
+    shutil.copyfile(exp.path, folder.experiment_copy)
+    log = EventLog(folder.events_path)
     printer = Printer()
 
     def emit(e: Any) -> None:

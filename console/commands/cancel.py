@@ -29,13 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.locate import find_run_or_say
-    from console.run.store import Store
+    from console.run.folder import find_run_or_say
 
-    run_dir = find_run_or_say(args.run)
-    if run_dir is None:
+    folder = find_run_or_say(args.run)
+    if folder is None:
         return 2
-    store = Store(run_dir / "state.sqlite")
+    run_dir = folder.path
+    store = folder.open_store()
     rows = store.cells()
     matched = [r for r in rows if any(fnmatch.fnmatchcase(r.cell_id, g) for g in args.cells)]
     if not matched:

@@ -47,13 +47,13 @@ class InputError(Exception):
 
 def _run_caveats(paths: list[str]) -> list[str]:
     """The engine caveats each run recorded when it started (console/spec/caveats.py), for the report's notes."""
-    from console.run.store import Store
+    from console.run.folder import RunFolder
 
     out: list[str] = []
     for raw in paths:
-        db = Path(raw) / "state.sqlite"
-        if db.is_file():
-            store = Store(db)
+        folder = RunFolder(raw)
+        if folder.store_path.is_file():
+            store = folder.read_store()
             try:
                 out += [f"run {Path(raw).name}: {c}" for c in store.meta("caveats", []) or []]
             finally:
@@ -63,13 +63,15 @@ def _run_caveats(paths: list[str]) -> list[str]:
 
 def _load_inputs(paths: list[str]) -> tuple[list[Any], list[Path]]:
     from console.results.columns import read_csv
+    from console.run.folder import RunFolder
 
     frames, tomls = [], []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            csv = path / "results_consolidated.csv"
-            if (path / "state.sqlite").exists() and (path / "experiment.resolved.toml").exists():
+            folder = RunFolder(path)
+            csv = folder.consolidated_csv
+            if folder.is_run() and folder.resolved_path.exists():
                 from console.results.consolidate import write_consolidated
 
                 csv = write_consolidated(path)  # always rebuilt from the run's own files
@@ -78,9 +80,8 @@ def _load_inputs(paths: list[str]) -> tuple[list[Any], list[Path]]:
                     f"{path}: not a run folder (no state.sqlite + experiment.resolved.toml) and no "
                     "results_consolidated.csv: pass a run folder, or a master CSV")
             frames.append(read_csv(csv))
-            resolved = path / "experiment.resolved.toml"
-            if resolved.exists():
-                tomls.append(resolved)
+            if folder.resolved_path.exists():
+                tomls.append(folder.resolved_path)
         elif path.is_file():
             frames.append(read_csv(path))
         else:

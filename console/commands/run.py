@@ -74,11 +74,12 @@ def detach(argv: list[str], run_dir: Path) -> int:
 def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | None, argv: list[str]) -> int:
     from console.prepare import offline_decision
     from console.run.cli_output import EventPrinter
+    from console.run.folder import RunFolder
     from console.run.paths import new_run_dir
     from console.run.phases import RealPhases
     from console.run.resolved import load_frozen
     from console.run.runner import Runner, RunOptions
-    from console.run.store import RunnerBusy, Store
+    from console.run.store import RunnerBusy
     from console.spec.loader import SpecError, load_experiment
 
     try:
@@ -86,11 +87,12 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
             exp = load_experiment(exp_path)
         else:
             assert run_dir is not None
-            if not (run_dir / "experiment.toml").exists():
+            folder = RunFolder(run_dir)
+            if not folder.experiment_copy.exists():
                 print(f"{run_dir} never got past its start (no experiment.toml): start it again with "
                       "`specdeck run EXPERIMENT`", file=sys.stderr)
                 return 2
-            store = Store(run_dir / "state.sqlite")
+            store = folder.open_store()  # a resume: this process becomes the run's writer
             origin = store.meta("origin_dir")
             store.close()
             exp = load_frozen(run_dir, Path(origin) if origin else None)

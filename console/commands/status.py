@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import textwrap
-import time
 
 NAME = "status"
 HELP = "show a run's cells: state and reason, tok/s, acceptance, smoke verdicts, pending approvals"
@@ -24,20 +23,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.run.cli_output import cell_table, eval_table
-    from console.run.locate import find_run_or_say
-    from console.run.store import Store
+    from console.run.folder import find_run_or_say
     from console.units import gpu_hours
 
-    run_dir = find_run_or_say(args.run)
-    if run_dir is None:
+    folder = find_run_or_say(args.run)
+    if folder is None:
         return 2
-    store = Store(run_dir / "state.sqlite")
+    run_dir = folder.path
+    store = folder.read_store()
     print(f"run {run_dir.name}  ({store.meta('experiment', '?')})")
-    runner = store.runner()
+    runner = folder.runner(store)
     if runner:
-        age = time.time() - runner["heartbeat"]
-        alive = "alive" if age < 30 else f"silent for {age:.0f} s (dead? `specdeck resume {run_dir}`)"
-        print(f"runner: pid {runner['pid']} on {runner['host']}, {alive}")
+        alive = "alive" if runner.alive else f"{runner.describe()}: `specdeck resume {run_dir}` continues"
+        print(f"runner: pid {runner.pid} on {runner.host}, {alive}")
     else:
         print(f"runner: none (finished or stopped; `specdeck resume {run_dir}` continues)")
     for caveat in store.meta("caveats", []) or []:

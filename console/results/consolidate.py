@@ -20,8 +20,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-CSV_NAME = "results_consolidated.csv"
-
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
@@ -114,11 +112,11 @@ def _niah_rows(base: dict[str, Any], d: Path) -> list[dict[str, Any]]:
 
 def consolidate_run(run_dir: Path) -> pd.DataFrame:
     """Every measurement of one run as master rows."""
-    from console.run.store import Store
+    from console.run.folder import RunFolder
 
-    run_dir = Path(run_dir)
-    resolved = tomllib.loads((run_dir / "experiment.resolved.toml").read_text(encoding="utf-8"))
-    store = Store(run_dir / "state.sqlite")
+    folder = RunFolder(run_dir)
+    resolved = tomllib.loads(folder.resolved_path.read_text(encoding="utf-8"))
+    store = folder.read_store()
     meta = {k: store.meta(k) for k in ("vllm_version", "device_name")}
     frameworks = {b["id"]: b["framework"] for b in store.meta("benchmarks", []) or []}
     rows: list[dict[str, Any]] = []
@@ -128,13 +126,13 @@ def consolidate_run(run_dir: Path) -> pd.DataFrame:
     for cell_id, cell in cells.items():
         if cell_id not in known:
             continue  # not part of this run's selection
-        base = _identity(cell, run_dir.name, meta)
-        d = run_dir / "cells" / cell_id
+        base = _identity(cell, folder.name, meta)
+        d = folder.cell_dir(cell_id)
         rows += _speed_rows(base, d, speed.get(cell_id)) + _determinism_rows(base, d) + _niah_rows(base, d)
     for cell_id, bench_id, stage, r in store.eval_results():
         if cell_id not in cells:
             continue
-        base = _identity(cells[cell_id], run_dir.name, meta)
+        base = _identity(cells[cell_id], folder.name, meta)
         rows.append({**base, "measurement": "accuracy" if stage == "full" else "smoke", "benchmark": bench_id,
                      "framework": r.get("framework") or frameworks.get(bench_id), "n": r.get("n"),
                      "score": r.get("score"), "stderr": r.get("stderr"), "blanks": r.get("blanks"),
@@ -145,6 +143,8 @@ def consolidate_run(run_dir: Path) -> pd.DataFrame:
 
 def write_consolidated(run_dir: Path) -> Path:
     """Rebuild `results_consolidated.csv` in the run folder; returns its path."""
-    path = Path(run_dir) / CSV_NAME
+    from console.run.folder import RunFolder
+
+    path = RunFolder(run_dir).consolidated_csv
     write_csv(consolidate_run(run_dir), path)
     return path

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from console.events import Event
+from console.run.folder import RunFolder
 from console.run.store import Store
 from console.units import gpu_hours, human_seconds
 
@@ -75,7 +76,7 @@ class EventPrinter:
             print(f"[{stamp}] {text}", file=self.out, flush=True)
 
     def summary(self, states: dict[str, str]) -> None:
-        store = Store(self.run_dir / "state.sqlite")
+        store = RunFolder(self.run_dir).read_store()
         print("\n" + cell_table(store), file=self.out)
         store.close()
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from console.run.folder import RunFolder
 from console.run.store import Store
 from console.units import gpu_hours, human_seconds
 
@@ -39,7 +40,7 @@ def smoke_summary(store: Store, cell_id: str) -> tuple[list[str], dict[str, Any]
 
 def decide(run_dir: Path, cell_id: str, action: str, *, bench: str | None = None, reason: str | None = None,
            yes: bool = False, who: str | None = None, ask=input) -> int:
-    store = Store(run_dir / "state.sqlite")
+    store = RunFolder(run_dir).open_store()
     try:
         row = store.cell(cell_id)
     except KeyError:

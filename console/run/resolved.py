@@ -8,11 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from console.run.folder import EXPERIMENT_COPY as COPY
+from console.run.folder import RESOLVED
 from console.serve.argv import serving_args, serving_env
 from console.spec.loader import LoadedExperiment, load_experiment
-
-COPY = "experiment.toml"
-RESOLVED = "experiment.resolved.toml"
 
 
 def _toml_value(v: Any) -> str:

@@ -32,6 +32,7 @@ from console.events import (
     SmokeVerdictEvent,
 )
 from console.run.eventlog import EventLog
+from console.run.folder import RunFolder
 from console.run.resolved import freeze
 from console.run.states import CAN_RERUN_SMOKE, CellState
 from console.run.store import Decision, Store
@@ -79,7 +80,7 @@ class RunContext:
     emit: Callable[[Event], None]
 
     def cell_dir(self, cell: Cell) -> Path:
-        path = self.run_dir / "cells" / cell.id
+        path = RunFolder(self.run_dir).cell_dir(cell.id)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -124,8 +125,9 @@ class Runner:
         self.run_id = self.run_dir.name
         self.phases = phases
         self.opt = options
-        self.store = Store(self.run_dir / "state.sqlite")
-        self.log = EventLog(self.run_dir / "events.jsonl")
+        self.folder = RunFolder(self.run_dir)
+        self.store = self.folder.open_store()
+        self.log = EventLog(self.folder.events_path)
         self._on_event = on_event
         globs = [g.strip() for g in (options.cells or "").split(",") if g.strip()]
         self.cells = [c for c in exp.cells if not globs or any(fnmatch.fnmatchcase(c.id, g) for g in globs)]
@@ -167,7 +169,7 @@ class Runner:
     def run(self) -> dict[str, str]:
         self.store.claim_runner()
         resumed = bool(self.store.cells())
-        if not (self.run_dir / "experiment.toml").exists():
+        if not self.folder.experiment_copy.exists():
             freeze(self.exp, self.run_dir, self.opt.models_dir)
             self.store.set_meta("experiment", str(self.exp.path.resolve()))
             self.store.set_meta("origin_dir", str(self.exp.base_dir.resolve()))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from console.run.liveness import runner_alive
 from console.run.states import CellState, check_transition
 
 SCHEMA_VERSION = 1
@@ -88,13 +89,29 @@ class RunnerBusy(RuntimeError):
     """Another runner owns this run (one runner per run)."""
 
 
-class Store:
-    """One run's state. Safe to share between threads of one process; open one per process."""
+class ReadOnlyStore(RuntimeError):
+    """A write through a store opened read-only (a reader: status, report, the console's watcher)."""
 
-    def __init__(self, path: Path) -> None:
+
+READER_TIMEOUT_S = 2.0
+"""How long a reader waits for a lock (WAL readers rarely wait at all); writers wait 30 s."""
+
+
+class Store:
+    """One run's state. Safe to share between threads of one process; open one per process.
+
+    `readonly=True` is a reader's store: opened with sqlite's `mode=ro` URI, no PRAGMA, no schema, no insert,
+    so it works on a read-only, archived or another user's run folder and never changes the file."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._lock = threading.RLock()
+        if readonly:
+            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=READER_TIMEOUT_S,
+                                      check_same_thread=False, isolation_level=None)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -107,6 +124,8 @@ class Store:
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, committed on exit (IMMEDIATE: writers queue instead of failing)."""
+        if self.readonly:
+            raise ReadOnlyStore(f"{self.path} is open read-only: open it with Store(path) to write")
         with self._lock:
             self.db.execute("BEGIN IMMEDIATE")
             try:
@@ -144,6 +163,10 @@ class Store:
             "SELECT cell_id, state, reason, serving_key, info, updated FROM cells ORDER BY position"
         ).fetchall()
         return [CellRow(r[0], CellState(r[1]), r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
+
+    def state_counts(self) -> dict[str, int]:
+        """{state: number of cells} as stored (no state is interpreted: a summary that cannot fail on one)."""
+        return dict(self.db.execute("SELECT state, count(*) FROM cells GROUP BY state").fetchall())
 
     def cell(self, cell_id: str) -> CellRow:
         for row in self.cells():
@@ -288,7 +311,8 @@ class Store:
         me, host, now = os.getpid(), socket.gethostname(), time.time()
         with self.tx() as c:
             row = c.execute("SELECT pid, host, heartbeat FROM runner WHERE id = 1").fetchone()
-            if row and row[0] != me and _alive(row[0], row[1], host) and now - row[2] < stale_after_s:
+            if row and row[0] != me and runner_alive(dict(zip(("pid", "host", "heartbeat"), row, strict=True)),
+                                                     stale_after_s):
                 raise RunnerBusy(f"run is owned by runner pid {row[0]} on {row[1]} "
                                  f"(heartbeat {now - row[2]:.0f} s ago): stop it first, or wait")
             c.execute("INSERT OR REPLACE INTO runner VALUES (1, ?, ?, ?, ?)", (me, host, now, now))
@@ -315,14 +339,3 @@ class Store:
         row = self.db.execute("SELECT pid, host, started, heartbeat FROM runner WHERE id = 1").fetchone()
         return dict(zip(("pid", "host", "started", "heartbeat"), row, strict=True)) if row else None
 
-
-def _alive(pid: int, their_host: str, my_host: str) -> bool:
-    if their_host != my_host:
-        return True  # cannot check another machine: trust the heartbeat
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
