@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from console.run.folder import list_runs
 from console.spec.cells import Cell
 from console.spec.schema import Experiment
 
@@ -49,13 +50,13 @@ def measured_speeds(runs_root: Path) -> dict[str, tuple[float, str]]:
     out: dict[str, tuple[float, float, str]] = {}
     if not runs_root.is_dir():
         return {}
-    for db in sorted(runs_root.glob("*/state.sqlite")):
+    for run in list_runs(runs_root):
         try:
-            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            store = run.read_store()
             try:
-                rows = con.execute("SELECT cell_id, data, ts FROM measurements WHERE kind = 'speed'").fetchall()
+                rows = store.db.execute("SELECT cell_id, data, ts FROM measurements WHERE kind = 'speed'").fetchall()
             finally:
-                con.close()
+                store.close()
         except sqlite3.Error:
             continue
         for cell_id, data, ts in rows:
@@ -64,7 +65,7 @@ def measured_speeds(runs_root: Path) -> dict[str, tuple[float, str]]:
             except (ValueError, TypeError):
                 continue
             if tok_s > 0 and (cell_id not in out or ts > out[cell_id][1]):
-                out[cell_id] = (tok_s, ts, db.parent.name)
+                out[cell_id] = (tok_s, ts, run.name)
     return {k: (v[0], v[2]) for k, v in out.items()}
 
 
