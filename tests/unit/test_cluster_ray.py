@@ -51,8 +51,9 @@ def test_options_pass_rays_own_validator():
 def local_ray():
     ray = pytest.importorskip("ray", reason="the `cluster` extra (ray) is not installed: "
                               "pip install 'specdeck[cluster]'")
-    ray.init(num_cpus=2, resources={GPU_SLOT: 2}, include_dashboard=False, object_store_memory=80 * 2**20,
-             log_to_driver=False, configure_logging=False)
+    # address="local": a new local instance even when RAY_ADDRESS points at a real cluster (ray.init docstring)
+    ray.init(address="local", num_cpus=2, resources={GPU_SLOT: 2}, include_dashboard=False,
+             object_store_memory=80 * 2**20, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
 
