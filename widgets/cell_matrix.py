@@ -39,6 +39,8 @@ class CellRow:
     """`ok 0.80`, `FAIL 0.20`, `2/2 ok`, …"""
     smoke_passed: bool | None = None
     reason: str | None = None
+    preflight: str = ""
+    """`fail` when `specdeck preflight` found a problem that would stop this cell (shown until it runs)."""
 
 
 STATE_LABELS = {
@@ -60,6 +62,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 
 
 def state_text(row: CellRow) -> Text:
+    if not row.in_run and row.preflight == "fail":
+        return Text("✗ preflight", style="bold red")
     label = STATE_LABELS.get(row.state, row.state) if row.in_run else "·"
     if row.progress and row.state in ("speed", "smoke", "full", "serving"):
         label = f"{label} {row.progress}"

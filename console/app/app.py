@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import gc
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -37,6 +39,9 @@ from console.app.messages import (
 from console.app.runview import CellInfo, RunModel, RunSnapshot
 from console.app.session import RunSession
 from console.app.watcher import RunWatcher
+
+if TYPE_CHECKING:
+    from console.spec.loader import LoadedExperiment
 
 
 class SpecdeckApp(App[None]):
@@ -119,7 +124,25 @@ class SpecdeckApp(App[None]):
         model = RunModel(infos, exp.spec.experiment.name)
         model.caveats = [c.message for c in engine_caveats(exp.spec, exp.cells)]  # named before anything runs
         self._show(session, model, toy=any(c.model.toy for c in exp.cells))
+        if self.live:
+            self._preflight(exp, model)
         return True
+
+    @work(thread=True, exclusive=True, group="preflight", exit_on_error=False)
+    def _preflight(self, exp: LoadedExperiment, model: RunModel) -> None:
+        """`specdeck preflight` without asking the hub; its problems mark the cells they would stop."""
+        from console.preflight.run import preflight
+
+        problems = preflight(exp, network=False, models_dir=self.models_dir).problem_lines()
+        self.call_from_thread(self._preflight_done, model, problems)
+
+    def _preflight_done(self, model: RunModel, problems: dict[str, tuple[str, ...]]) -> None:
+        if model is not self._model:
+            return  # another experiment was opened meanwhile
+        model.preflight = problems  # later snapshots carry it; the one on screen gets it now
+        if self.snapshot is not None:
+            self.snapshot = replace(self.snapshot, preflight=problems)
+            self.show_view()
 
     def open_run(self, run_dir: Path) -> bool:
         from console.run.folder import RunFolder

@@ -49,7 +49,8 @@ def smoke_text(c: CellStatus) -> tuple[str, bool | None]:
 PENDING_STATES = {"approve": "approved", "reject": "rejecting", "cancel": "cancelling"}
 
 
-def to_row(c: CellStatus) -> CellRow:
+def to_row(c: CellStatus, preflight: tuple[str, ...] = ()) -> CellRow:
+    """The matrix row of a cell; `preflight` = its problem lines from `specdeck preflight` (✗ first)."""
     smoke, passed = smoke_text(c)
     state = c.state.value
     if c.pending and not c.state.terminal:
@@ -57,7 +58,8 @@ def to_row(c: CellStatus) -> CellRow:
     return CellRow(cell_id=c.cell_id, model=c.info.model, technique=c.info.technique, context=c.info.context,
                    concurrency=c.info.concurrency, state=state, in_run=c.in_run, progress=progress_text(c),
                    tok_s=c.tok_s, speedup=c.speedup, acceptance_length=c.acceptance_length, smoke=smoke,
-                   smoke_passed=passed, reason=c.reason)
+                   smoke_passed=passed, reason=c.reason,
+                   preflight="fail" if any(p.startswith("✗") for p in preflight) else "")
 
 
 def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launching: bool = False) -> str:
@@ -148,7 +150,7 @@ class MatrixScreen(Screen[None]):
         if text != self._run_line:
             self._run_line = text
             self.query_one("#run-line", Static).update(text)
-        self.matrix.set_rows([to_row(c) for c in snap.cells])
+        self.matrix.set_rows([to_row(c, snap.preflight.get(c.cell_id, ())) for c in snap.cells])
         self._describe_cursor()
 
     def _describe_cursor(self) -> None:
@@ -163,6 +165,8 @@ class MatrixScreen(Screen[None]):
                 text += " — approved; the full run starts when the runner finishes its current phase"
             elif c.state == "awaiting_approval":
                 text += " — smoke passed: press y to review the full run's cost and approve"
+            elif not c.in_run and snap is not None and snap.preflight.get(c.cell_id):
+                text += " — preflight: " + escape("; ".join(snap.preflight[c.cell_id][:2]))
             elif not c.in_run:
                 text += " — not started"
         sel = len(self.matrix.selected)

@@ -38,6 +38,24 @@ def experiment_entries(folder: Path) -> list[PickerEntry]:
     return out
 
 
+def with_preflight(entry: PickerEntry) -> PickerEntry:
+    """A valid experiment's entry with `specdeck preflight`'s verdict (the hub is not asked) appended."""
+    from dataclasses import replace
+
+    if entry.kind != "experiment" or entry.problems or not entry.key:
+        return entry
+    from console.preflight.run import preflight
+    from console.spec.loader import load_experiment
+
+    try:
+        report = preflight(load_experiment(Path(entry.key)), network=False)
+    except Exception as exc:  # noqa: BLE001 - the picker shows it, the operator runs preflight by hand
+        return replace(entry, detail=f"{entry.detail} · preflight could not run: {exc}")
+    failed = report.counts()["fail"]
+    verdict = f"preflight: {failed} ✗ (specdeck preflight {Path(entry.key).name})" if failed else "preflight ✓"
+    return replace(entry, detail=f"{entry.detail} · {verdict}")
+
+
 def run_summary(run_dir: Path) -> str:
     """`12 cells: 3 done, 1 awaiting_approval · runner alive`, read-only (the picker writes nothing)."""
     from console.run.folder import RunFolder
@@ -103,6 +121,8 @@ class PickerScreen(Screen[None]):
     def _scan(self, exp_dir: Path, root: Path) -> None:
         entries = experiment_entries(exp_dir) + run_entries(root)
         self.app.call_from_thread(self._fill, entries)
+        checked = [with_preflight(e) for e in entries]  # slower: shown when ready
+        self.app.call_from_thread(self._fill, checked)
 
     def _fill(self, entries: list[PickerEntry]) -> None:
         lst = self.query_one(ExperimentList)

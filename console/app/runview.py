@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,8 @@ class RunSnapshot:
     version: int = 0
     caveats: tuple[str, ...] = ()
     """Engine defects the runner named when it started (console/spec/caveats.py)."""
+    preflight: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Cell id → `✗ memory: …` lines from `specdeck preflight` (failed checks first), for cells not yet run."""
 
     def cell(self, cell_id: str) -> CellStatus | None:
         for c in self.cells:
@@ -181,6 +184,7 @@ class RunModel:
         self.version = 0
         self.t0: float | None = None
         self.caveats: list[str] = []
+        self.preflight: dict[str, tuple[str, ...]] = {}
 
     def _cell(self, cell_id: str) -> _Live:
         if cell_id not in self.live:
@@ -331,7 +335,8 @@ class RunModel:
         return RunSnapshot(
             run_dir=str(self.run_dir) if self.run_dir else None, experiment=self.experiment, cells=tuple(out),
             runner_pid=pid, runner_alive=alive, runner_cells=self.runner_cells.get(pid or -1, ()),
-            finished=self.finished, version=self.version, caveats=tuple(self.caveats))
+            finished=self.finished, version=self.version, caveats=tuple(self.caveats),
+            preflight=dict(self.preflight))
 
 
 def static_snapshot(infos: list[CellInfo], experiment: str) -> RunSnapshot:

@@ -86,6 +86,14 @@ class Report:
                     out.setdefault(cell, []).append(c)
         return out
 
+    def problem_lines(self) -> dict[str, tuple[str, ...]]:
+        """Cell id → `✗ memory: …` / `? model: …` lines, failures first (what the console shows per cell)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for cell, found in self.problems_by_cell().items():
+            ordered = sorted(found, key=lambda c: c.status != FAIL)
+            out[cell] = tuple(f"{c.mark} {c.name}: {c.what}" for c in ordered)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {"experiment": self.experiment, "file": self.file, "ok": self.ok, "counts": self.counts(),
                 "sections": [s.to_dict() for s in self.sections], "cost": self.cost}
