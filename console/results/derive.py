@@ -1,6 +1,8 @@
 """Derived tables: speed-up and accuracy Δ against the AR baseline of the same model, with the noise verdict.
 
-Every comparison names the baseline row it used; a missing baseline is a NaN with a note, never a 1.0.
+Every comparison names the baseline row it used; a missing baseline is a NaN with a note, never a 1.0. A baseline
+counts only when it was measured on the same device (`console.cluster.devices.device_key`: an H100 cell is never
+divided by an A100 or H100 PCIe baseline, from another run or another node of a cluster).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from console.cluster.devices import device_key
 from console.results.columns import eq, normalize
 
 # A technique row and its baseline must agree on these (model = baseline_model when that is set).
@@ -36,12 +39,23 @@ def _ref_model(row: pd.Series) -> str:
     return _text(row.get("baseline_model")) or _text(row.get("model"))
 
 
-def _same(row: pd.Series, cand: pd.DataFrame, cols: Sequence[str]) -> pd.Series:
+def _same(row: pd.Series, cand: pd.DataFrame, cols: Sequence[str], device: bool = True) -> pd.Series:
+    """Candidates agreeing with the row on `cols` and, with `device`, measured on the same device."""
     mask = pd.Series(True, index=cand.index)
+    if device:
+        mask &= cand["device_name"].map(lambda d: device_key(_text(d))) == device_key(_text(row.get("device_name")))
     for col in cols:
         want = _ref_model(row) if col == "model" else _text(row.get(col))
         mask &= cand[col].astype("string").fillna("").map(str) == want
     return mask
+
+
+def _elsewhere(row: pd.Series, cand: pd.DataFrame, cols: Sequence[str]) -> str:
+    """' (one exists on …: not paired across devices)' when baselines exist only on other devices, else ''."""
+    others = cand[_same(row, cand, cols, device=False)]
+    names = sorted({_text(d) or "an unknown device" for d in others["device_name"]})
+    return f" on {_text(row.get('device_name')) or 'an unknown device'} (one exists on {', '.join(names)}: " \
+           "not paired across devices)" if names else ""
 
 
 def _pick(row: pd.Series, cand: pd.DataFrame, prefer: Sequence[str] = ()) -> pd.Series | None:
@@ -103,7 +117,8 @@ def speedup_table(df: pd.DataFrame) -> pd.DataFrame:
         tok = _num(row["tok_s_median"])
         if base is None:
             notes.append(f"no AR baseline for {_ref_model(row)} {_text(row['precision'])} "
-                         f"{_text(row['context'])} c={_text(row['concurrency'])} {_text(row['category'])}".strip())
+                         f"{_text(row['context'])} c={_text(row['concurrency'])} {_text(row['category'])}".strip()
+                         + _elsewhere(row, ar, SPEED_KEYS))
             base_tok, ratio = math.nan, math.nan
         else:
             base_tok = _num(base["tok_s_median"])
@@ -199,7 +214,8 @@ def accuracy_delta_table(df: pd.DataFrame, items: pd.DataFrame | None = None) ->
         if base is None:
             out.update(baseline_cell_id=None, baseline_n=pd.NA, baseline_score=math.nan, baseline_se=math.nan,
                        delta=math.nan, se_delta=math.nan, within_noise=pd.NA,
-                       verdict="n/a", note=f"no AR baseline for {_ref_model(row)} {_text(row['benchmark'])}")
+                       verdict="n/a", note=f"no AR baseline for {_ref_model(row)} {_text(row['benchmark'])}"
+                       + _elsewhere(row, ar, ACCURACY_KEYS))
             out.update(_paired(None, row, row))
             rows.append(out)
             continue

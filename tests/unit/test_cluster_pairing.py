@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from console.cluster import pairing
 from console.cluster.pairing import ACCURACY_KEYS, SPEED_KEYS, by_device, pair_all, pair_with_baseline
 
@@ -71,3 +73,25 @@ def test_mixed_fleet_is_reported_per_device():
     rows = [speed("ar", H100), speed("mtp", "nvidia h100 80gb hbm3"), speed("ar", A100)]
     groups = by_device(rows)
     assert list(groups) == [H100, A100] and len(groups[H100]) == 2
+
+
+# --- the results layer adopts the rule ------------------------------------------------------------------------
+STUDY = Path(__file__).resolve().parents[1] / "fixtures" / "study" / "study_tables.csv"
+
+
+def test_results_tables_never_pair_across_devices():
+    from console.results.columns import read_csv
+    from console.results.derive import accuracy_delta_table, speedup_table
+
+    study = read_csv(STUDY)
+    assert speedup_table(study)["speedup"].notna().sum() == 7  # 5 MTP + 2 diffusion, all on the study's H100
+    moved = study.copy()
+    moved.loc[moved["technique"] == "ar", "device_name"] = A100
+    speed = speedup_table(moved)
+    assert speed["speedup"].isna().all()
+    assert speed["note"].str.contains(f"on {H100} \\(one exists on {A100}: not paired", regex=True).all()
+    acc = accuracy_delta_table(moved)
+    assert acc["delta"].isna().all() and acc["note"].str.contains("not paired across devices").all()
+    folded = study.copy()
+    folded.loc[folded["technique"] == "ar", "device_name"] = "nvidia  h100 80gb hbm3"
+    assert speedup_table(folded)["speedup"].notna().sum() == 7
