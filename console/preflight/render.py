@@ -39,8 +39,9 @@ def campaign_table(report: Report) -> str:
     for phase in ("speed", "smoke", "full"):
         rows = [r for r in cost["lines"] if r["phase"] == phase]
         if rows:
-            lines.append(f"  {phase:<6} {len(rows):>4} runs  {gpu_hours(totals.get(phase, 0.0)):>14}")
-    lines.append(f"  {'total':<6} {'':>4}       {gpu_hours(cost['total_gpu_hours']):>14}"
+            shown = gpu_hours(totals[phase]) if phase in totals else "not priced"
+            lines.append(f"  {phase:<6} {len(rows):>4} runs  {shown:>14}")
+    lines.append(f"  {'total':<6} {'':>4}       {gpu_hours(cost['total_gpu_hours']) if totals else 'not priced':>14}"
                  + (f"   (+ {sum(cost['unpriced'].values())} runs without a tok/s)" if cost["unpriced"] else ""))
     priced = sorted((r for r in cost["lines"] if r["gpu_hours"]), key=lambda r: -r["gpu_hours"])[:5]
     if priced:

@@ -121,13 +121,17 @@ def cost_section(cost: dict, cells: list[Cell]) -> Section:
         if not n:
             continue
         missing = unpriced.get(phase, 0)
-        what = f"{phase}: {n} run(s), {gpu_hours(totals.get(phase, 0.0))}"
-        if missing:
-            what += f" ({missing} without a tok/s: not priced)"
+        if missing == n:
+            what = f"{phase}: {n} run(s), not priced: no tok/s (no earlier run of these cells, no roofline)"
+        else:
+            what = f"{phase}: {n} run(s), {gpu_hours(totals.get(phase, 0.0))}"
+            what += f" (+ {missing} without a tok/s: not priced)" if missing else ""
         section.add(phase, UNKNOWN if missing else OK, what,
-                    "set [experiment] device (roofline) or pass --bandwidth DEVICE=TB/s" if missing else "")
+                    "run these cells once (later preflights use their measured tok/s), set [experiment] device "
+                    "(roofline), or pass --bandwidth DEVICE=TB/s" if missing else "")
     status = UNKNOWN if unpriced else OK
-    section.add("total", status, f"{gpu_hours(cost['total_gpu_hours'])} for {cost['cells']} cells on "
+    priced = "nothing priced" if not totals else gpu_hours(cost["total_gpu_hours"])
+    section.add("total", status, f"{priced} for {cost['cells']} cells on "
                 f"{cost['server_configs']} server configs; tok/s from: {'; '.join(cost['bases'])}; not counted: "
                 f"{cost['not_counted']}")
     return section

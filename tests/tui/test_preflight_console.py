@@ -34,7 +34,7 @@ async def test_matrix_shows_preflight_problems_of_the_open_experiment(tmp_path):
     app = SpecdeckApp(exp, experiments_dir=exp.parent, runs_root=tmp_path / "runs", launcher=InProcessLauncher())
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, MatrixScreen), what="the matrix")
-        await wait_for(pilot, lambda: "✗ preflight" in screen_text(app), what="preflight marks")
+        await wait_for(pilot, lambda: "✗ preflight" in screen_text(app), timeout=120, what="preflight marks")
         assert app.snapshot is not None and app.snapshot.preflight[AR1][0].startswith("✗")
         assert "preflight: ✗" in screen_text(app)  # the cursor's cell line names the problem
 
