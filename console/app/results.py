@@ -26,7 +26,8 @@ def tables(sections: tuple[Section, ...]) -> list[TableData]:
 
 
 class ResultsScreen(Screen[None]):
-    """Tabs: 1 speed, 2 accuracy, 3 tok/s plot, 4 acceptance plot. `r` recomputes from the run folder."""
+    """Tabs: 1 speed, 2 accuracy, 3 tok/s plot, 4 acceptance plot, 5 k sweep (curve + tables), 6 Pareto
+    frontiers (per-user × total plot + tables). `r` recomputes from the run folder."""
 
     app: SpecdeckApp
     BINDINGS = [
@@ -36,6 +37,8 @@ class ResultsScreen(Screen[None]):
         Binding("2", "tab('accuracy')", "Accuracy", show=False),
         Binding("3", "tab('plot-tok-s')", "tok/s", show=False),
         Binding("4", "tab('plot-acceptance')", "Acceptance", show=False),
+        Binding("5", "tab('k-sweep')", "k sweep", show=False),
+        Binding("6", "tab('pareto')", "Pareto", show=False),
     ]
 
     def compose(self) -> ComposeResult:
@@ -50,6 +53,12 @@ class ResultsScreen(Screen[None]):
                 yield ResultsPlot("tok_s", id="results-tok-s")
             with TabPane("4 Acceptance", id="plot-acceptance"):
                 yield ResultsPlot("acceptance", id="results-acceptance")
+            with TabPane("5 k sweep", id="k-sweep"):
+                yield ResultsPlot("k_curve", id="results-k-curve")
+                yield ResultsTables(id="k-sweep-tables")
+            with TabPane("6 Pareto", id="pareto"):
+                yield ResultsPlot("pareto", id="results-pareto")
+                yield ResultsTables(id="pareto-tables")
         yield Footer()
 
     def __init__(self) -> None:
@@ -103,6 +112,10 @@ class ResultsScreen(Screen[None]):
         self.query_one("#accuracy-tables", ResultsTables).set_sections(acc)
         for plot in self.query(ResultsPlot):
             plot.set_data(data.tok_s, data.acceptance)
+        self.query_one("#results-k-curve", ResultsPlot).set_curves(data.k_curves, data.best_k)
+        self.query_one("#k-sweep-tables", ResultsTables).set_sections(tables(data.k_sweep))
+        self.query_one("#results-pareto", ResultsPlot).set_curves(data.user_total, data.frontier_points)
+        self.query_one("#pareto-tables", ResultsTables).set_sections(tables(data.frontiers))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

@@ -11,8 +11,12 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from console.results.report import ReportData
 
 if sys.version_info >= (3, 11):
     pass
@@ -29,6 +33,10 @@ class Section:
     empty: str = "(nothing yet)"
 
 
+Curve = tuple[str, tuple[tuple[float, float], ...]]
+"""A labelled line: (label, ((x, y), …))."""
+
+
 @dataclass(frozen=True)
 class ResultsData:
     speed: tuple[Section, ...]
@@ -36,6 +44,18 @@ class ResultsData:
     tok_s: tuple[tuple[str, float], ...] = ()
     acceptance: tuple[tuple[str, tuple[float, ...]], ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    k_sweep: tuple[Section, ...] = ()
+    """tok/s against k per sweep × context × concurrency (★ = best k), acceptance per position beside it."""
+    k_curves: tuple[Curve, ...] = ()
+    """(sweep · ctx · cN, ((k, tok/s), …)) per curve."""
+    best_k: tuple[tuple[float, float], ...] = ()
+    """(k, tok/s) of each curve's best k."""
+    frontiers: tuple[Section, ...] = ()
+    """Pareto tables: per-user × total tok/s across concurrency, speed × accuracy per benchmark."""
+    user_total: tuple[Curve, ...] = ()
+    """(configuration · ctx, ((tok/s per user, total tok/s), …)) across concurrency."""
+    frontier_points: tuple[tuple[float, float], ...] = ()
+    """The per-user × total points on the Pareto frontier."""
 
 
 def run_rows(run_dir: Path) -> pd.DataFrame:
@@ -104,4 +124,50 @@ def results_data(run_dir: Path) -> ResultsData:
         if pd.notna(r["per_position"]):
             acc.append((str(r["cell_id"]).removeprefix(prefix),
                         tuple(float(x) for x in json.loads(r["per_position"]))))
-    return ResultsData(speed, accuracy, tok, tuple(acc), tuple(d.notes))
+    k_sweep = (
+        _section("k sweep: tok/s against k (★ = best k of its curve)", report.k_curve_view(d),
+                 ("sweep", "ctx", "c", "k", "best", "tok/s", "speed-up", "accept len", "per position"),
+                 "no k sweep measured: write k = [1, 2, 4, 6, 8] in a technique"),
+        _section("Best k per sweep × context × concurrency", report.best_k_view(d),
+                 ("sweep", "ctx", "c", "best k", "tok/s", "speed-up", "worst k tok/s", "k measured"),
+                 "no k sweep measured yet"),
+    )
+    frontiers = (
+        _section("Pareto: per-user × total tok/s across concurrency (◆ = frontier)", report.user_total_view(d),
+                 ("configuration", "ctx", "c", "tok/s per user", "total tok/s", "Pareto"),
+                 "no speed measured yet"),
+        _section("Pareto: speed × accuracy per benchmark (◆ = frontier)", report.speed_accuracy_view(d),
+                 ("benchmark", "stage", "configuration", "score", "n", "tok/s", "Pareto"),
+                 "no accuracy scored yet (smoke or full)"),
+    )
+    return ResultsData(speed, accuracy, tok, tuple(acc), tuple(d.notes), k_sweep, *_k_plot(d), frontiers,
+                       *_user_total_plot(d))
+
+
+def _k_plot(d: ReportData) -> tuple[tuple[Curve, ...], tuple[tuple[float, float], ...]]:
+    curves = d.k_curves
+    if curves.empty:
+        return (), ()
+    out: list[Curve] = []
+    keys = ["run_id", "model", "precision", "sweep", "context", "concurrency", "category"]
+    for _, g in curves.groupby([curves[c].astype("string").fillna("") for c in keys], sort=False):
+        g = g.sort_values("k")
+        r = g.iloc[0]
+        out.append((f"{r['sweep']} {r['context']} c{int(r['concurrency'])}",
+                    tuple((float(k), float(v)) for k, v in zip(g["k"], g["tok_s"], strict=True))))
+    best = tuple((float(r["k"]), float(r["tok_s"])) for _, r in curves[curves["best"]].iterrows())
+    return tuple(out), best
+
+
+def _user_total_plot(d: ReportData) -> tuple[tuple[Curve, ...], tuple[tuple[float, float], ...]]:
+    pts = d.user_total
+    if pts.empty or pts["concurrency"].nunique() < 2:
+        return (), ()
+    out: list[Curve] = []
+    for (config, ctx), g in pts.groupby(["config", pts["context"].astype("string").fillna("")], sort=False):
+        g = g.sort_values("concurrency")
+        label = f"{str(config).split('.')[-1]} {ctx}".strip()
+        out.append((label, tuple((float(x), float(y)) for x, y in
+                                 zip(g["per_user_tok_s"], g["total_tok_s"], strict=True))))
+    front = tuple((float(r["per_user_tok_s"]), float(r["total_tok_s"])) for _, r in pts[pts["frontier"]].iterrows())
+    return tuple(out), front

@@ -41,6 +41,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("precision", S, "Weight precision label (bf16, fp8, int8, awq, …)."),
     Column("technique", S, "Decoding technique: ar, mtp, eagle3, dflash, draft_model, ngram, diffusion, …"),
     Column("k", INT, "num_speculative_tokens (empty for ar / diffusion)."),
+    Column("sweep", S, "The k sweep the cell is one point of: the technique id as written with `k = [1, 2, 4, …]` "
+           "(`draft-exact` for `draft-exact-k4`); empty when k was not swept."),
     Column("context", S, "Context condition label (short, 8k, 32k, …)."),
     Column("context_tokens", INT, "Prompt length in tokens for that context condition, when exact."),
     Column("concurrency", INT, "Client concurrency (requests in flight)."),

@@ -20,8 +20,10 @@ from console.results import plots
 from console.results import tables as t
 from console.results.columns import eq, normalize
 from console.results.derive import accuracy_delta_table, aggregate_categories, delta_summary, speedup_table
+from console.results.frontiers import speed_accuracy, user_vs_total
 from console.results.guide import workload_guide
 from console.results.roofline import bandwidth_table, roofline_table
+from console.results.sweeps import best_k, k_curves
 
 METHOD = (
     "Throughput is Σ completion tokens / wall clock from first send to last response, non-streaming, "
@@ -55,6 +57,12 @@ class ReportData:
     guide: pd.DataFrame | None
     bandwidth: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    k_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """console.results.sweeps.k_curves: tok/s against k, the best k marked."""
+    speed_accuracy: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """console.results.frontiers.speed_accuracy: score × tok/s per benchmark, frontier marked."""
+    user_total: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """console.results.frontiers.user_vs_total: per-user × total tok/s across concurrency, frontier marked."""
 
 
 def collapse_categories(df: pd.DataFrame) -> pd.DataFrame:
@@ -86,6 +94,7 @@ def build(df: pd.DataFrame, items: pd.DataFrame | None = None, bandwidth: Mappin
         acceptance=view[eq(view["measurement"], "acceptance")], deltas=deltas, summary=delta_summary(deltas),
         roofline=roofline_table(view, bw), other=rows[rows["measurement"].isin(["determinism", "niah"])],
         guide=workload_guide(rows, guide_rules) if guide_rules else None, bandwidth=bw,
+        k_curves=k_curves(view), speed_accuracy=speed_accuracy(view), user_total=user_vs_total(view),
     )
     n_stream = int(eq(speed["tok_s_source"], "streaming-import").sum())
     if n_stream:
@@ -196,6 +205,40 @@ def guide_view(d: ReportData) -> pd.DataFrame:
                            "reason": ("why", t.text)})
 
 
+def k_curve_view(d: ReportData) -> pd.DataFrame:
+    """One line per point of each k sweep; ★ marks the best k of its curve."""
+    c = d.k_curves.assign(mark=["★" if b else "" for b in d.k_curves["best"]]) if len(d.k_curves) else d.k_curves
+    return t.fmt(c, {"sweep": ("sweep", t.text), "context": ("ctx", t.text), "concurrency": ("c", t.integer),
+                     "category": ("category", t.text), "k": ("k", t.integer), "mark": ("best", t.text),
+                     "tok_s": ("tok/s", t.num(".1f")), "speedup": ("speed-up", t.num(".2f", "×")),
+                     "acceptance_length": ("accept len", t.num(".2f")), "per_position": ("per position", t.positions)})
+
+
+def best_k_view(d: ReportData) -> pd.DataFrame:
+    return t.fmt(best_k(d.k_curves), {
+        "sweep": ("sweep", t.text), "context": ("ctx", t.text), "concurrency": ("c", t.integer),
+        "category": ("category", t.text), "best_k": ("best k", t.integer), "tok_s": ("tok/s", t.num(".1f")),
+        "speedup": ("speed-up", t.num(".2f", "×")), "worst_tok_s": ("worst k tok/s", t.num(".1f")),
+        "ks": ("k measured", t.text)})
+
+
+def speed_accuracy_view(d: ReportData) -> pd.DataFrame:
+    p = d.speed_accuracy
+    p = p.assign(mark=["◆ frontier" if f else "" for f in p["frontier"]]) if len(p) else p
+    return t.fmt(p, {"benchmark": ("benchmark", t.text), "framework": ("framework", t.text),
+                     "stage": ("stage", t.text), "config": ("configuration", t.text), "score": ("score", t.num(".3f")),
+                     "n": ("n", t.integer), "tok_s": ("tok/s", t.num(".1f")), "concurrency": ("c", t.integer),
+                     "mark": ("Pareto", t.text)})
+
+
+def user_total_view(d: ReportData) -> pd.DataFrame:
+    p = d.user_total
+    p = p.assign(mark=["◆ frontier" if f else "" for f in p["frontier"]]) if len(p) else p
+    return t.fmt(p, {"config": ("configuration", t.text), "context": ("ctx", t.text),
+                     "concurrency": ("c", t.integer), "per_user_tok_s": ("tok/s per user", t.num(".1f")),
+                     "total_tok_s": ("total tok/s", t.num(".1f")), "mark": ("Pareto", t.text)})
+
+
 def other_view(d: ReportData) -> pd.DataFrame:
     return t.fmt(d.other, {"cell_id": ("cell", t.text), "measurement": ("measurement", t.text),
                            "benchmark": ("check", t.text), "context": ("ctx", t.text), "n": ("n", t.integer),
@@ -215,8 +258,15 @@ def _sections(d: ReportData) -> list[tuple[str, pd.DataFrame]]:
     pivot = category_pivot(d.speedups_by_category)
     if not pivot.empty:
         out.append(("Speed-up by category", pivot))
-    out += [("Acceptance", acceptance_view(d)), ("Accuracy", accuracy_view(d)), ("Accuracy Δ vs AR", delta_view(d)),
+    out.append(("Acceptance", acceptance_view(d)))
+    if not d.k_curves.empty:
+        out += [("k sweep: tok/s against k", k_curve_view(d)), ("Best k", best_k_view(d))]
+    if not d.user_total.empty and d.user_total["concurrency"].nunique() > 1:
+        out.append(("Pareto: per-user × total tok/s", user_total_view(d)))
+    out += [("Accuracy", accuracy_view(d)), ("Accuracy Δ vs AR", delta_view(d)),
             ("Accuracy Δ summary", summary_view(d))]
+    if not d.speed_accuracy.empty:
+        out.append(("Pareto: speed × accuracy", speed_accuracy_view(d)))
     if not d.other.empty:
         out.append(("Determinism / NIAH", other_view(d)))
     out.append(("Roofline (c=1)", roofline_view(d)))
@@ -246,10 +296,16 @@ def terminal_report(d: ReportData, width: int | None = None) -> str:
 
 
 def write_plots(d: ReportData, plots_dir: Path) -> dict[str, Path | None]:
-    """The four PNGs by report section ({} when matplotlib is missing; None for a chart with no data)."""
+    """The PNGs by report section ({} when matplotlib is missing; None for a chart with no data)."""
     if not plots.available():
         return {}
+    from console.results import sweep_plots
+
     return {
+        "k sweep: tok/s against k": sweep_plots.plot_k_curves(d.k_curves, plots_dir / "k_sweep.png"),
+        "Pareto: per-user × total tok/s": sweep_plots.plot_user_total(d.user_total, plots_dir / "pareto_user_total.png"),
+        "Pareto: speed × accuracy": sweep_plots.plot_speed_accuracy(d.speed_accuracy,
+                                                                   plots_dir / "pareto_speed_accuracy.png"),
         "Throughput": plots.plot_tok_s(d.speed, plots_dir / "tok_s_by_cell.png"),
         "Speed-up vs AR": plots.plot_speedup(d.speedups, plots_dir / "speedup.png"),
         "Acceptance": plots.plot_acceptance(d.acceptance, plots_dir / "acceptance_by_position.png"),

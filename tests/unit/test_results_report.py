@@ -78,9 +78,12 @@ def test_text_table_names_hidden_columns() -> None:
 def test_plots_are_written_and_non_empty(tmp_path: Path) -> None:
     data = build(demo_like_rows())
     pngs = write_plots(data, tmp_path)
-    assert set(pngs) == {"Throughput", "Speed-up vs AR", "Acceptance", "Accuracy Δ vs AR"}
-    for path in pngs.values():
-        assert path is not None and path.read_bytes()[:8] == PNG and path.stat().st_size > 1024
+    drawn = {name: path for name, path in pngs.items() if path is not None}
+    assert set(drawn) == {"Throughput", "Speed-up vs AR", "Acceptance", "Accuracy Δ vs AR",
+                          "Pareto: per-user × total tok/s", "Pareto: speed × accuracy"}
+    assert pngs["k sweep: tok/s against k"] is None  # no technique sweeps k here
+    for path in drawn.values():
+        assert path.read_bytes()[:8] == PNG and path.stat().st_size > 1024
 
 
 def test_markdown_report_for_the_study(tmp_path: Path, study_data) -> None:  # type: ignore[no-untyped-def]
@@ -118,7 +121,7 @@ def test_report_command_on_a_demo_run_dir(tmp_path: Path, capsys: pytest.Capture
         assert f"\n{section}\n" in text, section
     assert "cpu 0.04 TB/s" in text
     pngs = sorted((tmp_path / "out" / "report_plots").glob("*.png"))
-    assert len(pngs) == 4
+    assert len(pngs) == 6  # 4 + both Pareto views (c=1 and c=16, accuracy rows); no k sweep
     for png in pngs:
         assert f"](report_plots/{png.name})" in text
     assert len(read_csv(tmp_path / "out" / "master.csv")) == len(demo_like_rows())
@@ -128,7 +131,7 @@ def test_report_command_plots_only_and_bandwidth_flag(tmp_path: Path, capsys: py
     rc = main(["report", str(STUDY), "--plots", str(tmp_path / "p"), "--bandwidth", "H100 80GB HBM3=2.0",
                "--width", "200"])
     out = capsys.readouterr().out
-    assert rc == 0 and "3 PNG(s)" in out  # no acceptance rows in the study tables
+    assert rc == 0 and "4 PNG(s)" in out  # no acceptance rows in the study tables; + per-user × total
     assert "2.00" in out
 
 
