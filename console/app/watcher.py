@@ -8,7 +8,6 @@ since the UI took the last one (back-pressure: while the UI is behind, lines acc
 
 from __future__ import annotations
 
-import calendar
 import threading
 import time
 from collections import deque
@@ -20,9 +19,8 @@ from console.app.runview import AcceptanceReading, RunModel, RunSnapshot
 from console.run.eventlog import read_events
 from console.run.folder import RunFolder
 from console.run.store import Store
-from console.serve.logparse import EngineStats, SpecDecodeStats, parse_line
-
-STATS_MARKERS = ("Avg generation throughput", "metrics:")
+from console.serve.logfold import STATS_MARKERS, ServerLogFold, log_seconds
+from console.serve.logparse import parse_line
 
 
 def stats_lines(text: str) -> list[str]:
@@ -54,16 +52,6 @@ class LogChunk:
     """Lines not shown because the UI was behind or the file was too long to replay."""
 
 
-def log_seconds(ts: str | None) -> float | None:
-    """`MM-DD HH:MM:SS` (vLLM's log stamp, no year) → seconds on an arbitrary but consistent clock."""
-    if not ts:
-        return None
-    try:
-        return float(calendar.timegm(time.strptime(f"2000-{ts[-14:]}", "%Y-%m-%d %H:%M:%S")))
-    except ValueError:
-        return None
-
-
 class LogTail:
     """Follows one growing file: complete lines only, a partial last line waits for its newline."""
 
@@ -75,7 +63,9 @@ class LogTail:
         self.skipped_bytes = 0
         self.t0: float | None = None
         self.throughput: list[tuple[float, float]] = []
+        """Server tok/s per logging tick (summed over engines), seconds from the first tick."""
         self.live: AcceptanceReading | None = None
+        self.fold = ServerLogFold()
 
     def read(self) -> list[str]:
         try:
@@ -109,18 +99,23 @@ class LogTail:
         return text.splitlines()
 
     def _stats(self, text: str) -> None:
+        """Fold the chunk's stats lines (the one fold `specdeck logstats` and the bench use) and take the
+        ticks every engine has reported in."""
         for line in stats_lines(text):
-            ev = parse_line(line)
-            if isinstance(ev, EngineStats) and ev.generation_throughput is not None:
-                t = log_seconds(ev.timestamp)
-                if t is None:
-                    continue
+            self.fold.add(parse_line(line))
+        self.fold.close_if_complete()
+        for tick in self.fold.take_closed():
+            gen, t = tick.generation_throughput, log_seconds(tick.time)
+            if gen is not None and t is not None:
                 if self.t0 is None:
                     self.t0 = t
-                self.throughput.append((t - self.t0, ev.generation_throughput))
-            elif isinstance(ev, SpecDecodeStats):
-                self.live = AcceptanceReading(ev.mean_acceptance_length, ev.per_position_acceptance,
-                                              ev.draft_acceptance_rate, "log, last interval")
+                self.throughput.append((t - self.t0, gen))
+            acc = tick.acceptance()
+            if acc is not None and acc.mean_acceptance_length is not None:
+                engines = len(tick.specs)
+                self.live = AcceptanceReading(acc.mean_acceptance_length, tuple(acc.per_position_rates or ()),
+                                              acc.draft_acceptance_rate,
+                                              "log, last interval" + (f" ({engines} engines)" if engines > 1 else ""))
 
 
 class RunWatcher:

@@ -22,6 +22,7 @@ from console.bench.client import BenchClient
 from console.bench.events import EngineStatsLive, SpecDecodeLive
 from console.events import Event
 from console.serve import logparse
+from console.serve.logfold import ServerLogFold
 from console.serve.metrics import (
     DIFFUSION_PREFIX,
     SPEC_DECODE_PREFIX,
@@ -112,14 +113,11 @@ def spec_lines(events: list[logparse.Event]) -> list[logparse.SpecDecodeStats]:
 
 
 def busy_generation_throughput(events: list[logparse.Event]) -> float | None:
-    """Mean of the server's own `Avg generation throughput` over the log intervals in which it was busy
-    (Running > 0 at the tick; else every interval that generated tokens). A cross-check only: those
-    intervals include idle gaps and are not aligned with the bench's wall clock."""
-    stats = [e for e in events if isinstance(e, logparse.EngineStats) and e.generation_throughput]
-    # On a short phase every tick may fall between requests (Running: 0); an interval that generated
-    # tokens was still busy for part of it.
-    vals = [e.generation_throughput for e in stats if (e.running or 0) > 0] or [e.generation_throughput for e in stats]
-    return sum(vals) / len(vals) if vals else None
+    """Mean of the server's own `Avg generation throughput` (summed over its engines, one value per logging
+    tick: `console.serve.logfold`) over the ticks in which it was busy (Running > 0 at the tick; else every
+    tick that generated tokens: on a short phase every tick may fall between requests). A cross-check
+    only: those intervals include idle gaps and are not aligned with the bench's wall clock."""
+    return ServerLogFold().add_all(events).close().busy_generation_throughput
 
 
 def live_event(ev: Any, run_id: str, cell_id: str | None) -> Event | None:

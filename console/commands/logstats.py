@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
+
+from console.serve.logfold import Interval, ServerLogFold, Tick, finite
 
 if TYPE_CHECKING:  # pragma: no cover
     from console.serve.failures import StartFailure
-    from console.serve.logparse import DiffusionDecodeStats, EngineStats, SpecDecodeStats
 
 NAME = "logstats"
 HELP = "throughput, KV use and spec-decode acceptance from a vLLM server log"
@@ -39,139 +40,91 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="emit JSON: {intervals, totals, failure, server}")
 
 
-@dataclass
-class Interval:
-    """One ~10 s stats interval: an engine line and the spec-decode / diffusion line printed right after it."""
-
-    time: str | None
-    engine: EngineStats | None = None
-    spec: SpecDecodeStats | None = None
-    diffusion: DiffusionDecodeStats | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        e, s, d = self.engine, self.spec, self.diffusion
-        return {
-            "time": self.time,
-            "engine": e.engine if e else None,
-            "prompt_throughput": e.prompt_throughput if e else None,
-            "generation_throughput": e.generation_throughput if e else None,
-            "running": e.running if e else None,
-            "waiting": e.waiting if e else None,
-            "kv_cache_usage_pct": e.kv_cache_usage_pct if e else None,
-            "kv_cache_device": e.kv_cache_device if e else None,
-            "preemptions": e.preemptions if e else None,
-            "prefix_cache_hit_rate_pct": e.prefix_cache_hit_rate_pct if e else None,
-            "mean_acceptance_length": s.mean_acceptance_length if s else None,
-            "per_position_acceptance": list(s.per_position_acceptance) if s else None,
-            "draft_acceptance_rate": s.draft_acceptance_rate if s else None,
-            "accepted_tokens": s.accepted_tokens if s else None,
-            "drafted_tokens": s.drafted_tokens if s else None,
-            "diffusion": dict(d.values) if d else None,
-        }
+SERVER_MARKERS = ("Starting vLLM", "Application startup complete")
+"""With `logfold.STATS_MARKERS`: a line holding none of these is never parsed."""
 
 
-def collect(lines: Any) -> tuple[list[Interval], dict[str, Any]]:
-    """Group parsed events into intervals; also return server facts (listening url, ready time)."""
-    from console.serve.logparse import (
-        DiffusionDecodeStats,
-        EngineStats,
-        ServerListening,
-        ServerReady,
-        SpecDecodeStats,
-        parse_line,
-    )
+class StatsScan:
+    """Fold a log's stats lines (see `console.serve.logfold`) and note the server facts (listening url, ready
+    time), one line at a time: only lines holding a marker are parsed (str `in`: C speed). Closed ticks go to
+    `on_tick` and are dropped, so memory stays flat."""
 
-    intervals: list[Interval] = []
-    server: dict[str, Any] = {"url": None, "listening_at": None, "ready": False, "ready_at": None}
-    for line in lines:
+    def __init__(self, on_tick: Callable[[Tick], None] | None = None) -> None:
+        self.fold = ServerLogFold()
+        self.server: dict[str, Any] = {"url": None, "listening_at": None, "ready": False, "ready_at": None}
+        self.on_tick = on_tick
+
+    def feed(self, line: str) -> None:
+        from console.serve.logparse import ServerListening, ServerReady, parse_line
+
+        # The markers' common substrings, tested inline: most lines of a busy log are request lines.
+        if not ("throughput" in line or "metrics:" in line or "vLLM" in line or "startup complete" in line):
+            return
         ev = parse_line(line)
-        if ev is None:
-            continue
         if isinstance(ev, ServerListening):
-            server.update(url=ev.url, listening_at=ev.timestamp)
+            self.server.update(url=ev.url, listening_at=ev.timestamp)
         elif isinstance(ev, ServerReady):
             # uvicorn's own line has no timestamp; vLLM logged the listening line just before it
-            server.update(ready=True, ready_at=ev.timestamp or server["listening_at"])
-        elif isinstance(ev, EngineStats):
-            intervals.append(Interval(time=ev.timestamp, engine=ev))
-        elif isinstance(ev, SpecDecodeStats | DiffusionDecodeStats):
-            attr = "spec" if isinstance(ev, SpecDecodeStats) else "diffusion"
-            last = intervals[-1] if intervals else None
-            same_time = last is not None and (last.time == ev.timestamp or None in (last.time, ev.timestamp))
-            if last is not None and same_time and getattr(last, attr) is None:
-                setattr(last, attr, ev)
-            else:
-                iv = Interval(time=ev.timestamp)
-                setattr(iv, attr, ev)
-                intervals.append(iv)
-    return intervals, server
+            self.server.update(ready=True, ready_at=ev.timestamp or self.server["listening_at"])
+        elif ev is not None:
+            self.fold.add(ev)
+            self._flush()
+
+    def finish(self) -> StatsScan:
+        self.fold.close()
+        self._flush()
+        return self
+
+    def _flush(self) -> None:
+        for tick in self.fold.take_closed():
+            if self.on_tick is not None:
+                self.on_tick(tick)
 
 
-def totals(intervals: list[Interval]) -> dict[str, Any]:
-    """Summary over all intervals: busy count, throughput, acceptance weighted by drafts, diffusion sums."""
-    from console.serve.metrics import acceptance_from_log
-
-    # Engines log separately; a moment's throughput is the sum over engines at that timestamp.
-    by_time: dict[str, float] = {}
-    untimed: list[float] = []
-    for iv in intervals:
-        if iv.engine is None or iv.engine.generation_throughput is None:
-            continue
-        if iv.time is None:
-            untimed.append(iv.engine.generation_throughput)
-        else:
-            by_time[iv.time] = by_time.get(iv.time, 0.0) + iv.engine.generation_throughput
-    busy = [x for x in [*by_time.values(), *untimed] if x > 0]
-    specs = [iv.spec for iv in intervals if iv.spec is not None]
-    acc = acceptance_from_log(specs) if specs else None
-    diffs = [iv.diffusion for iv in intervals if iv.diffusion is not None]
-    out: dict[str, Any] = {
-        "intervals": len(intervals),
-        "busy_intervals": len(busy),
-        "mean_generation_throughput": sum(busy) / len(busy) if busy else None,
-        "peak_generation_throughput": max(busy) if busy else None,
-        "spec_decode_intervals": len(specs),
-        "mean_acceptance_length": acc.mean_acceptance_length if acc else None,
-        "per_position_acceptance": list(acc.per_position_rates) if acc and acc.per_position_rates else None,
-        "draft_acceptance_rate": acc.draft_acceptance_rate if acc else None,
-        "accepted_tokens": int(acc.num_accepted) if acc else None,
-        "drafted_tokens": int(acc.num_draft_tokens) if acc else None,
-        "estimated_drafts": round(acc.num_drafts, 1) if acc else None,
-        "diffusion_intervals": len(diffs),
-    }
-    if diffs:
-        committed = sum(d.committed_tokens or 0 for d in diffs)
-        steps = sum(d.denoising_steps or 0 for d in diffs)
-        canvas = sum(d.canvas_positions or 0 for d in diffs)
-        out["diffusion"] = {
-            "committed_tokens": committed,
-            "denoising_steps": steps,
-            "canvas_positions": canvas,
-            "mean_tokens_committed_per_step": committed / steps if steps else None,
-            "mean_denoising_steps_per_canvas": canvas / committed if committed else None,
-        }
-    return out
+def collect(lines: Iterable[str]) -> tuple[list[Interval], dict[str, Any]]:
+    """Every interval of a (small) log and the server facts, as a list (tests, small logs)."""
+    rows: list[Interval] = []
+    scan = StatsScan(lambda tick: rows.extend(tick.intervals))
+    for line in lines:
+        scan.feed(line)
+    return rows, scan.finish().server
 
 
 def _f(x: float | None, fmt: str = "{:.1f}") -> str:
     return "-" if x is None else fmt.format(x)
 
 
-def render_table(intervals: list[Interval], tot: dict[str, Any], server: dict[str, Any]) -> str:
-    """The human-readable report."""
-    devices = {iv.engine.kv_cache_device for iv in intervals if iv.engine and iv.engine.kv_cache_device}
-    kv_head = f"{devices.pop()} KV %" if len(devices) == 1 else "KV %"
-    multi_engine = len({iv.engine.engine for iv in intervals if iv.engine}) > 1
-    any_spec = any(iv.spec for iv in intervals)
-    head = ["time"] + (["eng"] if multi_engine else []) + ["gen tok/s", "run", "wait", kv_head]
-    if any_spec:
-        head += ["acc len", "acc %", "per-position"]
-    rows: list[list[str]] = []
-    for iv in intervals:
+class TableWriter:
+    """Prints the interval rows as ticks close (fixed column widths: the log is never held in memory)."""
+
+    def __init__(self, fold: ServerLogFold, out: TextIO) -> None:
+        devices = set(fold.kv_devices)
+        kv_head = f"{devices.pop()} KV %" if len(devices) == 1 else "KV %"
+        self.multi_engine = len(fold.engines) > 1
+        self.any_spec = fold.spec_lines > 0
+        head = ["time"] + (["eng"] if self.multi_engine else []) + ["gen tok/s", "run", "wait", kv_head]
+        if self.any_spec:
+            head += ["acc len", "acc %", "per-position"]
+        self.widths = [max(len(h), WIDTHS.get(h, 0)) for h in head]
+        self.left = {0, len(head) - 1} if self.any_spec else {0}
+        self.out = out
+        self.rows = 0
+        self._print(head)
+        self._print(["-" * w for w in self.widths])
+
+    def _print(self, cells: list[str]) -> None:
+        line = "  ".join(c.ljust(w) if i in self.left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, self.widths, strict=True)))
+        self.out.write(line.rstrip() + "\n")
+
+    def tick(self, tick: Tick) -> None:
+        for iv in tick.intervals:
+            self.row(iv)
+
+    def row(self, iv: Interval) -> None:
         e, s = iv.engine, iv.spec
         row = [iv.time or "-"]
-        if multi_engine:
+        if self.multi_engine:
             row.append(f"{e.engine:03d}" if e and e.engine is not None else "-")
         row += [
             _f(e.generation_throughput if e else None),
@@ -179,40 +132,36 @@ def render_table(intervals: list[Interval], tot: dict[str, Any], server: dict[st
             _f(e.waiting if e else None, "{}"),
             _f(e.kv_cache_usage_pct if e else None),
         ]
-        if any_spec:
+        if self.any_spec:
             row += [
                 _f(s.mean_acceptance_length if s else None, "{:.2f}"),
                 _f(s.draft_acceptance_rate * 100 if s and s.draft_acceptance_rate is not None else None),
-                " ".join(f"{p:.2f}" for p in s.per_position_acceptance)
-                if s and s.per_position_acceptance
-                else "-",
+                " ".join(f"{p:.2f}" for p in s.per_position_acceptance) if s and s.per_position_acceptance else "-",
             ]
-        rows.append(row)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
-    left = {0, len(head) - 1} if any_spec else {0}
+        self.rows += 1
+        self._print(row)
 
-    def fmt(cells: list[str]) -> str:
-        return "  ".join(
-            c.ljust(w) if i in left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
 
-    lines = []
-    if server.get("url"):
-        if server.get("ready"):
-            ready = f", ready at {server['ready_at']}" if server.get("ready_at") else ", ready"
-        else:
-            ready = ", never became ready"
-        lines.append(f"server {server['url']}{ready}")
-    if rows:
-        lines += [fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+WIDTHS = {"time": 14, "gen tok/s": 9, "run": 4, "wait": 4, "acc len": 7, "acc %": 5}
+
+
+def server_line(server: dict[str, Any]) -> str | None:
+    if not server.get("url"):
+        return None
+    if server.get("ready"):
+        ready = f", ready at {server['ready_at']}" if server.get("ready_at") else ", ready"
     else:
-        lines.append("no stats lines in this log (vLLM prints them every 10 s, only while requests run)")
-    lines.append("")
-    lines.append(
+        ready = ", never became ready"
+    return f"server {server['url']}{ready}"
+
+
+def summary(tot: dict[str, Any]) -> str:
+    """The totals under the table."""
+    lines = [
         f"intervals {tot['intervals']}, busy {tot['busy_intervals']}; generation tok/s over busy intervals: "
         f"mean {_f(tot['mean_generation_throughput'])}, peak {_f(tot['peak_generation_throughput'])}"
-    )
+        + (f" (summed over {tot['engines']} engines)" if tot.get("engines", 0) > 1 else "")
+    ]
     if tot["spec_decode_intervals"]:
         per_pos = tot["per_position_acceptance"]
         lines.append(
@@ -234,8 +183,6 @@ def render_table(intervals: list[Interval], tot: dict[str, Any], server: dict[st
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.serve.failures import classify_failure
-
     path = Path(args.logfile)
     if not path.exists():
         print(f"specdeck logstats: no such file: {path}", file=sys.stderr)
@@ -249,44 +196,74 @@ def run(args: argparse.Namespace) -> int:
                 f"specdeck logstats: {path} is empty (has the server written anything yet?)", file=sys.stderr
             )
             return EXIT_EMPTY
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            intervals, server = collect(fh)
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            failure = classify_failure(fh)
+        failure = (_emit_json if args.json else _emit_table)(path, sys.stdout)
+    except BrokenPipeError:  # `specdeck logstats … | head`
+        sys.stderr.close()
+        return EXIT_OK
     except OSError as exc:
         print(f"specdeck logstats: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_EMPTY
-    tot = totals(intervals)
-    try:
-        _emit(args.json, path, server, intervals, tot, failure)
-    except BrokenPipeError:  # `specdeck logstats … | head`
-        sys.stderr.close()
     return EXIT_FAILURE if failure else EXIT_OK
 
 
-def _emit(
-    as_json: bool,
-    path: Path,
-    server: dict[str, Any],
-    intervals: list[Interval],
-    tot: dict[str, Any],
-    failure: StartFailure | None,
-) -> None:
-    if as_json:
-        doc = {
-            "file": str(path),
-            "server": server,
-            "intervals": [iv.to_dict() for iv in intervals],
-            "totals": tot,
-            "failure": failure.to_dict() if failure else None,
-        }
-        print(json.dumps(doc, indent=2, allow_nan=False))
-    else:
-        if intervals or not failure:
-            print(render_table(intervals, tot, server))
-            if failure:
-                print()
+def _scan_and_classify(path: Path, on_tick: Callable[[Tick], None] | None) -> tuple[StatsScan, StartFailure | None]:
+    """One read of the file: the failure classifier and the stats fold see each line as it passes."""
+    from console.serve.failures import classify_failure
+
+    scan = StatsScan(on_tick)
+
+    def lines(fh: Iterable[str]) -> Iterator[str]:
+        for line in fh:
+            scan.feed(line)
+            yield line
+
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        failure = classify_failure(lines(fh))
+    return scan.finish(), failure
+
+
+def _emit_table(path: Path, out: TextIO) -> StartFailure | None:
+    """Two reads: the first folds the totals and learns the columns (engines, spec decode, KV device); the
+    second parses only the stats lines again and prints each row as its tick closes."""
+    first, failure = _scan_and_classify(path, None)
+    fold, server = first.fold, first.server
+    if fold.intervals or not failure:
+        if line := server_line(server):
+            out.write(line + "\n")
+        if fold.intervals:
+            table = TableWriter(fold, out)
+            again = StatsScan(table.tick)
+            with path.open(encoding="utf-8", errors="replace") as fh:
+                for raw in fh:
+                    again.feed(raw)
+            again.finish()
+        else:
+            out.write("no stats lines in this log (vLLM prints them every 10 s, only while requests run)\n")
+        out.write("\n" + summary(fold.totals()) + "\n")
         if failure:
-            print(f"FAILED ({failure.reason.value}): {failure.message}")
-            print(f"  fix: {failure.fix}")
-            print(f"  evidence: {failure.evidence}")
+            out.write("\n")
+    if failure:
+        out.write(f"FAILED ({failure.reason.value}): {failure.message}\n")
+        out.write(f"  fix: {failure.fix}\n")
+        out.write(f"  evidence: {failure.evidence}\n")
+    return failure
+
+
+def _emit_json(path: Path, out: TextIO) -> StartFailure | None:
+    """One read: intervals are written as their ticks close; server, totals and failure follow them.
+    Non-finite values (a log that prints `inf`) are written as null: JSON has no inf."""
+    out.write("{\n" + f'  "file": {json.dumps(str(path))},\n  "intervals": [')
+    count = 0
+
+    def write_tick(tick: Tick) -> None:
+        nonlocal count
+        for iv in tick.intervals:
+            out.write(("\n    " if count == 0 else ",\n    ") + json.dumps(finite(iv.to_dict()), allow_nan=False))
+            count += 1
+
+    scan, failure = _scan_and_classify(path, write_tick)
+    out.write(("\n  ]" if count else "]") + ",\n")
+    rest = {"server": scan.server, "totals": scan.fold.totals(), "failure": failure.to_dict() if failure else None}
+    body = json.dumps(finite(rest), indent=2, allow_nan=False)
+    out.write(body[2:] + "\n")  # the members after "{\n", and the closing brace
+    return failure

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from console.serve.failures import FailureReason, match_fatal_line
+from console.serve.failures import MAX_LINE_CHARS, PREFIX_SCAN, PROC_TAG, FailureReason, match_fatal_line
 
 __all__ = [
     "DiffusionDecodeStats",
@@ -158,13 +158,13 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # `(APIServer pid=3745) INFO 11-23 02:35:15 [loggers.py:335] msg` ; the process tag, the brackets around the
 # source and fractional seconds are optional so older formats (`INFO 11-23 02:35:15 metrics.py:345] msg`) match.
 _PREFIX = re.compile(
-    r"^(?:\((?P<proc>[^)]*?)\s+pid=\d+\)\s+)?"
+    r"^(?:\((?P<proc>[^)\s]*(?:\s+[^)\s]+)*?)\s+pid=\d+\)\s+)?"  # linear: see failures.PROC_TAG
     r"(?P<level>DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\s+"
     r"(?P<ts>(?:\d{4}-)?\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[.,]\d+)?\s+"
     r"\[?(?P<src>[\w.\-/]+(?::\d+)?)\]\s?"
 )
 # `(APIServer pid=1) ` alone (tracebacks printed by the process wrapper).
-_PROC_ONLY = re.compile(r"^\([^)]*?\s+pid=\d+\)\s")
+_PROC_ONLY = re.compile(rf"^{PROC_TAG}\s")
 _KEY = re.compile(r"(?:^|,\s*)([A-Za-z][A-Za-z0-9 ()/_\-]*?):\s")
 _NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)
 _ENGINE = re.compile(r"\bEngine\s+(\d+):\s*")
@@ -175,10 +175,10 @@ _KV_KEY = re.compile(r"^(?:(?P<dev>[A-Za-z]+)\s+)?KV cache usage$")
 def strip_prefix(line: str) -> tuple[str | None, str]:
     """Split a raw log line into (timestamp ``MM-DD HH:MM:SS`` or None, message without the logging prefix)."""
     text = _ANSI.sub("", line).rstrip("\r\n")
-    m = _PREFIX.match(text)
+    m = _PREFIX.match(text[:PREFIX_SCAN])
     if m:
         return m.group("ts"), text[m.end() :]
-    m2 = _PROC_ONLY.match(text)
+    m2 = _PROC_ONLY.match(text[:PREFIX_SCAN])
     if m2:
         return None, text[m2.end() :]
     return None, text
@@ -199,14 +199,15 @@ def split_fields(text: str) -> dict[str, str]:
 
 
 def _num(value: str | None) -> float | None:
-    """First number in a value (``"629.9 tokens/s"`` → 629.9, ``"0.3%"`` → 0.3); NaN/missing → None."""
+    """First number in a value (``"629.9 tokens/s"`` → 629.9, ``"0.3%"`` → 0.3); NaN, inf and missing → None
+    (no stats value is infinite: such a line is garbled, and one inf would make every mean infinite)."""
     if value is None:
         return None
     m = _NUMBER.search(value)
     if not m:
         return None
     x = float(m.group(0))
-    return None if math.isnan(x) else x
+    return x if math.isfinite(x) else None
 
 
 def _int(value: str | None) -> int | None:
@@ -303,8 +304,11 @@ def _diffusion_stats(body: str, ts: str | None, raw: str) -> DiffusionDecodeStat
 
 
 def parse_line(line: str) -> Event | None:
-    """One raw log line → an event, or None for the (many) lines nobody needs to watch."""
-    raw = line.rstrip("\r\n")
+    """One raw log line → an event, or None for the (many) lines nobody needs to watch.
+
+    Only the first ``MAX_LINE_CHARS`` (16 KB) of a line are read: a stats line is a few hundred bytes (k = 1024
+    prints 7 KB of rates), and a hostile megabyte-long line then costs milliseconds, not seconds."""
+    raw = line[:MAX_LINE_CHARS].rstrip("\r\n")
     ts, msg = strip_prefix(raw)
     if "Avg prompt throughput" in msg or "Avg generation throughput" in msg:
         return _engine_stats(msg, ts, raw)
