@@ -27,6 +27,8 @@ class Framework:
     """Python distributions the framework needs (pip names)."""
     task_packages: tuple[tuple[str, str], ...] = ()
     """(task prefix, package) pairs: tasks under a prefix need one more package."""
+    epochs: bool = False
+    """Runs each item several times (a benchmark's `epochs`) and reports the mean."""
     description: str = ""
 
     def packages_for(self, task: str) -> tuple[str, ...]:
@@ -37,7 +39,7 @@ FRAMEWORKS: dict[str, Framework] = {f.name: f for f in (
     Framework("lm-eval", "console.evals.lmeval:LmEval", "num_concurrent", default_cap=4, packages=("lm-eval",),
               description="EleutherAI lm-evaluation-harness, `lm_eval run` as a subprocess"),
     Framework("inspect", "console.evals.inspect_adapter:Inspect", "max_connections", packages=("inspect-ai",),
-              task_packages=(("inspect_evals/", "inspect-evals"),),
+              task_packages=(("inspect_evals/", "inspect-evals"),), epochs=True,
               description="inspect-ai, `inspect eval` as a subprocess"),
     Framework("builtin", "console.evals.builtin:BuiltinMCQ", "concurrency",
               description="specdeck's own MCQ runner (last answer letter of the final body)"),

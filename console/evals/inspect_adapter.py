@@ -39,7 +39,7 @@ def command(bench: Benchmark, target: EvalTarget, *, task: str, task_args: dict[
             "--log-dir", str(log_dir), "--display", "plain", "--log-format", "eval",
             "--temperature", str(generation.temperature), "--top-p", str(generation.top_p),
             "--max-tokens", str(generation.max_tokens), "--max-connections", str(max_connections),
-            "--seed", "1234", "--no-fail-on-error"]
+            "--seed", "1234", "--no-fail-on-error", "--epochs", str(bench.epochs)]
     for key, value in task_args.items():
         argv += ["-T", f"{key}={value}"]
     if sample_ids is not None:
@@ -82,7 +82,8 @@ class Inspect:
             ids = [i.id for i in load_items(data)]
             task = f"{LOCAL_TASK}@mcq"
             task_args = {"dataset": str(data), "extractor": bench.extractor, "options": str(bench.options or 4)}
-            sample_ids = [i for i in ids[: limit or len(ids)] if i not in skip_ids]
+            sample_ids = [i for i in ids[: limit or len(ids)]
+                          if not all(item_id(i, e, bench.epochs) in skip_ids for e in range(1, bench.epochs + 1))]
             if not sample_ids:
                 return EvalResult.from_items(bench.id, self.framework, stage, [])
         elif self.base_dir is not None and (self.base_dir / task.split("@")[0]).exists():
@@ -97,7 +98,7 @@ class Inspect:
             hint = missing_data_hint(tail(out_log, 200), self.experiment)
             raise InspectError(f"inspect eval exited {returncode} without a log{f': {hint}' if hint else ''}; "
                                f"last lines of {out_log}:\n{tail(out_log)}")
-        items, summary = parse_log(path, bench.metric, mcq=bench.options is not None)
+        items, summary = parse_log(path, bench.metric, mcq=bench.options is not None, epochs=bench.epochs)
         if summary.get("status") != "success" and not items:
             raise InspectError(f"inspect eval status {summary.get('status')}: {summary.get('error')}\n"
                                f"{tail(out_log)}")
@@ -130,7 +131,12 @@ def _pick_scorer(scores: dict[str, Any], metric: str | None) -> str | None:
     return next(iter(scores))
 
 
-def item_from_sample(sample: Any, metric: str | None = None, mcq: bool = True) -> EvalItem:
+def item_id(sample_id: object, epoch: int, epochs: int) -> str:
+    """`id` with one epoch; `id#epoch` when the benchmark runs several (every epoch is an item of its own)."""
+    return str(sample_id) if epochs == 1 else f"{sample_id}#{epoch}"
+
+
+def item_from_sample(sample: Any, metric: str | None = None, mcq: bool = True, epochs: int = 1) -> EvalItem:
     """One sample → EvalItem; for an MCQ a scorer that reports no answer letter is an extraction failure."""
     output = sample.output
     raw = (output.completion if output is not None else "") or ""
@@ -150,18 +156,21 @@ def item_from_sample(sample: Any, metric: str | None = None, mcq: bool = True) -
     if extracted is None and score is not None and not mcq and raw.strip():
         extracted = raw  # a non-MCQ scorer (IFEval, …) scores the whole output: nothing to extract
     target = sample.target if isinstance(sample.target, str) else ",".join(sample.target or [])
-    return EvalItem(item_id=str(sample.id), raw_output=raw, extracted=extracted,
+    return EvalItem(item_id=item_id(sample.id, getattr(sample, "epoch", 1), epochs), raw_output=raw, extracted=extracted,
                     correct=_correct(score.value) if score is not None else None, target=target,
                     finish_reason=finish, output_tokens=tokens)
 
 
-def parse_log(path: Path, metric: str | None = None, mcq: bool = True) -> tuple[list[EvalItem], dict[str, Any]]:
-    """EvalItems (one per sample, first epoch) and what inspect itself reported."""
+def parse_log(path: Path, metric: str | None = None, mcq: bool = True,
+              epochs: int | None = None) -> tuple[list[EvalItem], dict[str, Any]]:
+    """EvalItems, one per sample and epoch, and what inspect itself reported. The score over all of them is
+    inspect's own mean over epochs. ``epochs`` defaults to what the log says it ran."""
     from inspect_ai.log import read_eval_log
 
     log = read_eval_log(str(path))
-    samples = [s for s in (log.samples or []) if getattr(s, "epoch", 1) == 1]
-    items = [item_from_sample(s, metric, mcq) for s in samples]
+    ran = max((int(getattr(s, "epoch", 1) or 1) for s in (log.samples or [])), default=1)
+    epochs = max(epochs or 1, ran)
+    items = [item_from_sample(s, metric, mcq, epochs) for s in (log.samples or [])]
     reported: dict[str, Any] = {}
     scorer = None
     if log.results is not None:
@@ -170,4 +179,4 @@ def parse_log(path: Path, metric: str | None = None, mcq: bool = True) -> tuple[
             reported[sc.name] = {k: m.value for k, m in sc.metrics.items()}
     return items, {"status": log.status, "error": str(log.error.message) if log.error else None,
                    "framework_reported": reported, "scorer": _pick_scorer(dict.fromkeys(reported), metric) or scorer,
-                   "log_file": str(path), "task": log.eval.task}
+                   "log_file": str(path), "task": log.eval.task, "epochs": ran}

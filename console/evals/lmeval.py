@@ -43,6 +43,22 @@ class LmEvalError(RuntimeError):
     """lm-eval exited with an error or wrote no results; the message carries the tail of its log."""
 
 
+class TaskDataMissing(LmEvalError):
+    """A task needs nltk data that is not on this machine (IFEval: punkt_tab). lm-eval would try to download it
+    at import, fail offline, and crash only while scoring — after every generation was paid for."""
+
+
+def missing_nltk_data(task: str, include_path: str | None = None) -> list[str]:
+    """nltk resources the task's helpers ask for (lm-eval 0.4.13 ifeval/instructions_util.py:
+    `nltk.data.find("tokenizers/punkt_tab")`, else `nltk.download("punkt_tab")`) that nltk cannot find."""
+    from console.preflight import lmeval_tasks as lt
+    from console.preflight.benchmarks import nltk_present
+
+    info = lt.find_task(task, include_path)
+    wanted = {r for leaf in info.leaves[:60] for r in lt.task_needs(leaf).nltk_data}
+    return sorted(r for r in wanted if not nltk_present(r))
+
+
 def is_local_task(task: str) -> bool:
     try:
         resolve_dataset(task)
@@ -94,7 +110,7 @@ def gen_kwargs(generation: Generation) -> dict[str, Any]:
 
 
 def command(bench: Benchmark, target: EvalTarget, *, task: str, include_path: str | None, limit: int | None,
-            samples: list[int] | None, generation: Generation, out_dir: Path,
+            samples: dict[str, list[int]] | None, generation: Generation, out_dir: Path,
             num_concurrent: int = 2) -> list[str]:
     url = f"{target.base_url.rstrip('/')}/v1/chat/completions"
     model_args = (f"model={target.model},base_url={url},num_concurrent={num_concurrent},max_retries=3,"
@@ -107,10 +123,27 @@ def command(bench: Benchmark, target: EvalTarget, *, task: str, include_path: st
     if include_path:
         argv += ["--include_path", include_path]
     if samples is not None:
-        argv += ["--samples", json.dumps({task: samples})]
+        argv += ["--samples", json.dumps(samples)]
     elif limit:
         argv += ["--limit", str(limit)]
     return argv
+
+
+def spread_over(leaves: list[str], limit: int) -> dict[str, list[int]]:
+    """``limit`` items spread over a group's subtasks: item j is doc j // n of subtask j % n (5 items of
+    mmlu_pro's 14 subtasks: doc 0 of the first five)."""
+    picks: dict[str, list[int]] = {}
+    for j in range(limit):
+        picks.setdefault(leaves[j % len(leaves)], []).append(j // len(leaves))
+    return picks
+
+
+def group_leaves(task: str, include_path: str | None = None) -> list[str]:
+    """The leaf tasks of an lm-eval group or tag as the installed lm-eval defines it; [] for a plain task."""
+    from console.preflight.lmeval_tasks import find_task
+
+    info = find_task(task, include_path)
+    return [leaf.name for leaf in info.leaves] if info.kind in ("group", "tag") else []
 
 
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -147,7 +180,7 @@ class LmEval:
         out_dir = out_dir.resolve()  # lm-eval runs with cwd = out_dir: every path it gets must be absolute
         out_dir.mkdir(parents=True, exist_ok=True)
         include_path = self._include_path(bench)
-        task, samples = bench.task, None
+        task, samples, grouped = bench.task, None, None
         if is_local_task(bench.task):
             data = resolve_dataset(bench.task, self.base_dir).resolve()
             n = len(load_items(data))
@@ -158,9 +191,27 @@ class LmEval:
                 json.dumps(task_config(bench, data, options, generation), indent=2, ensure_ascii=False) + "\n",
                 encoding="utf-8")
             include_path, task = str(tasks_dir), task_name(bench)
-            samples = [i for i in range(min(limit or n, n)) if str(i) not in skip_ids]
+            samples = {task: [i for i in range(min(limit or n, n)) if str(i) not in skip_ids]}
+            if not samples[task]:
+                return EvalResult.from_items(bench.id, self.framework, stage, [])
+        elif limit and len(leaves := group_leaves(bench.task, include_path)) > 1:
+            # A group (mmlu_pro: 14 subtasks): `--limit 5` would run 5 per subtask (70). Pick `limit` items
+            # across the subtasks instead, and run only those subtasks (lm-eval 0.4.13 runs every doc of a
+            # task missing from --samples, and an empty list counts as missing).
+            picks = {leaf: [i for i in idx if f"{leaf}/{i}" not in skip_ids]
+                     for leaf, idx in spread_over(leaves, limit).items()}
+            samples = {leaf: idx for leaf, idx in picks.items() if idx}
             if not samples:
                 return EvalResult.from_items(bench.id, self.framework, stage, [])
+            task, grouped = ",".join(samples), True
+        if not is_local_task(bench.task):
+            missing = missing_nltk_data(bench.task, include_path)
+            if missing:
+                raise TaskDataMissing(
+                    f"{bench.task} needs nltk data {', '.join(missing)}, which is not on this machine (lm-eval "
+                    "downloads it at import, which fails offline, and the run would crash while scoring). Fix: "
+                    f"python -m nltk.downloader {' '.join(missing)} where the network allows (or `specdeck "
+                    "prepare`), or point NLTK_DATA at a folder that has it")
         argv = command(bench, target, task=task, include_path=include_path, limit=limit, samples=samples,
                        generation=generation, out_dir=out_dir, num_concurrent=self.num_concurrent)
         log_path = out_dir / "lm_eval.log"
@@ -172,7 +223,8 @@ class LmEval:
                               f"{'' if results else ' without results'}"
                               f"{f': {hint}' if hint else ''}; last lines of {log_path}:\n" + tail(log_path))
         counter = server_token_counter(target)
-        items, summary = parse_output(results, default_metric(bench), generation.max_tokens, counter)
+        items, summary = parse_output(results, default_metric(bench), generation.max_tokens, counter,
+                                      prefix_subtasks=grouped)
         fresh = [i for i in items if i.item_id not in skip_ids]
         for item in fresh:
             on_item(item)
@@ -269,15 +321,18 @@ def items_from_samples(lines: Iterable[dict[str, Any]], metric: str, max_tokens:
 
 
 def parse_output(results_file: Path, metric: str, max_tokens: int | None,
-                 count_tokens: TokenCounter | None = None) -> tuple[list[EvalItem], dict[str, Any]]:
-    """Items from every samples file of a run (ids ``doc_id``, or ``subtask/doc_id`` for groups) and a
-    summary of what lm-eval itself reported for ``metric``."""
+                 count_tokens: TokenCounter | None = None,
+                 prefix_subtasks: bool | None = None) -> tuple[list[EvalItem], dict[str, Any]]:
+    """Items from every samples file of a run (ids ``doc_id``, or ``subtask/doc_id`` for groups: when
+    ``prefix_subtasks`` says so, else when the run wrote more than one samples file) and a summary of what
+    lm-eval itself reported for ``metric``."""
     data = json.loads(results_file.read_text(encoding="utf-8"))
     files = samples_files(results_file)
     items: list[EvalItem] = []
     for sub, path in sorted(files.items()):
         lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        items += items_from_samples(lines, metric, max_tokens, count_tokens, "" if len(files) == 1 else f"{sub}/")
+        prefix = prefix_subtasks if prefix_subtasks is not None else len(files) > 1
+        items += items_from_samples(lines, metric, max_tokens, count_tokens, f"{sub}/" if prefix else "")
     reported = {task: vals.get(metric) for task, vals in (data.get("results") or {}).items()}
     return items, {"framework_reported": reported, "results_file": str(results_file),
                    "lm_eval_version": data.get("lm_eval_version")}

@@ -57,3 +57,10 @@ def full_items(bench: Benchmark, base_dir: Path | None = None) -> int:
     if size is not None:
         return min(size, bench.full_items) if bench.full_items else size
     return bench.full_items or DEFAULT_FULL_ITEMS
+
+
+def requests(bench: Benchmark, stage: str, base_dir: Path | None = None) -> int:
+    """Generations a stage asks for: its items (smoke: ``smoke_items``, picked across a group's subtasks;
+    full: ``full_items``) × the benchmark's epochs."""
+    items = bench.smoke_items if stage == "smoke" else full_items(bench, base_dir)
+    return items * bench.epochs

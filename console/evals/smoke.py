@@ -24,24 +24,29 @@ class CostEstimate:
     wall_s: float | None
     gpu_hours: float | None
     basis: str
+    epochs: int = 1
+    """Each item runs this many times (inspect epochs): the cost counts every run."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def describe(self) -> str:
+        runs = f"{self.items} items" + (f" × {self.epochs} epochs" if self.epochs > 1 else "")
         if self.wall_s is None:
-            return f"{self.items} items: no measured tok/s for this cell yet, cost unknown"
-        return (f"{self.items} items × {self.expected_output_tokens} tokens ÷ {self.tok_s:.0f} tok/s ≈ "
+            return f"{runs}: no measured tok/s for this cell yet, cost unknown"
+        return (f"{runs} × {self.expected_output_tokens} tokens ÷ {self.tok_s:.0f} tok/s ≈ "
                 f"{human_seconds(self.wall_s)} wall, {gpu_hours(self.gpu_hours)}")
 
 
 def estimate_full_run(bench: Benchmark, full_items: int, tok_s: float | None, gpus: int = 1) -> CostEstimate:
-    tokens = full_items * bench.expected_output_tokens
+    """items × epochs × expected output tokens ÷ tok/s."""
+    tokens = full_items * bench.epochs * bench.expected_output_tokens
     if not tok_s or tok_s <= 0:
-        return CostEstimate(full_items, bench.expected_output_tokens, None, None, None, "no speed measurement")
+        return CostEstimate(full_items, bench.expected_output_tokens, None, None, None, "no speed measurement",
+                            bench.epochs)
     wall = tokens / tok_s
     return CostEstimate(full_items, bench.expected_output_tokens, tok_s, wall, wall * gpus / 3600,
-                        "items × expected_output_tokens ÷ measured tok/s of this cell")
+                        "items × epochs × expected_output_tokens ÷ measured tok/s of this cell", bench.epochs)
 
 
 @dataclass(frozen=True)

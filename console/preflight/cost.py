@@ -1,8 +1,8 @@
 """The campaign's cost before anything starts: GPU-hours of every speed phase, smoke and full run, summed.
 
 Per cell: speed = (warm-up + repeats × requests per repeat) × output_tokens ÷ tok/s. Per server config (its first
-cell runs the evals, as the runner does): smoke = smoke_items × expected_output_tokens ÷ tok/s and full =
-full items × expected_output_tokens ÷ tok/s, per benchmark — the same rule as the approval's estimate
+cell runs the evals, as the runner does): smoke = smoke_items × epochs × expected_output_tokens ÷ tok/s and
+full = full items × epochs × expected_output_tokens ÷ tok/s, per benchmark — the same rule as the approval's estimate
 (console.evals.smoke.estimate_full_run). tok/s is the cell's measured speed from an earlier run under runs/
 when there is one, else the roofline ceiling at c=1 (memory bandwidth ÷ active params × bytes per param) of the
 experiment's device: an optimistic figure for AR at c=1, so those hours are a lower bound. Server start-ups
@@ -82,7 +82,7 @@ def ceiling(cell: Cell, device: str, bandwidth: Mapping[str, float] | None) -> t
 def campaign(exp: Experiment, cells: list[Cell], *, runs_root: Path, base_dir: Path | None,
              bandwidth: Mapping[str, float] | None = None) -> dict[str, Any]:
     """Every phase's line, the totals per phase, and what could not be priced."""
-    from console.evals.registry import full_items
+    from console.evals.registry import requests as eval_requests
 
     measured = measured_speeds(runs_root)
     device = exp.experiment.device or ""
@@ -101,10 +101,9 @@ def campaign(exp: Experiment, cells: list[Cell], *, runs_root: Path, base_dir: P
             continue
         first_of[cell.serving_key] = cell.id
         for bench in exp.benchmarks:
-            lines.append(CostLine(cell.id, "smoke", bench.id, bench.smoke_items * bench.expected_output_tokens,
-                                  tok_s, basis))
-            items = full_items(bench, base_dir)
-            lines.append(CostLine(cell.id, "full", bench.id, items * bench.expected_output_tokens, tok_s, basis))
+            for stage in ("smoke", "full"):  # items (a group's smoke: across its subtasks) × epochs
+                lines.append(CostLine(cell.id, stage, bench.id,
+                                      eval_requests(bench, stage, base_dir) * bench.expected_output_tokens, tok_s, basis))
     totals: dict[str, float] = {}
     unknown: dict[str, int] = {}
     for line in lines:

@@ -331,7 +331,7 @@ class Runner:
 
     def run_stage(self, cell: Cell, server: Server, bench: Benchmark, stage: str, limit: int | None) -> EvalResult:
         done = self.store.done_items(cell.id, bench.id, stage)
-        total = limit or self.phases.full_items(bench)
+        total = (limit or self.phases.full_items(bench)) * bench.epochs  # every epoch is an item
 
         def on_item(item: EvalItem) -> None:
             if self.store.put_item(cell.id, bench.id, stage, item.item_id, item.to_dict(), item.correct):

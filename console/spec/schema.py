@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from console import methods
-from console.evals.frameworks import FRAMEWORK_NAMES
+from console.evals.frameworks import FRAMEWORK_NAMES, FRAMEWORKS
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 """Ids become parts of cell ids and folder names: lower case, digits, '-' and '_'."""
@@ -363,6 +363,18 @@ class Benchmark(Strict):
     inspect: --max-connections). Default 4 (lm-eval: at most 4)."""
     generation: Generation | None = None
     """Overrides the experiment's generation settings for this benchmark."""
+    epochs: int = Field(1, gt=0, le=100)
+    """Times each item is run; the score is the mean over all of them and every epoch is counted (items,
+    cost). inspect only (`--epochs`): inspect_evals' GPQA runs 4 by default (`DEFAULT_EPOCHS = 4`,
+    inspect_evals 0.26.0 gpqa/gpqa.py), specdeck sends 1 unless this says otherwise."""
+
+    @model_validator(mode="after")
+    def _epochs_supported(self) -> Benchmark:
+        if self.epochs > 1 and not FRAMEWORKS[self.framework].epochs:
+            runs = ", ".join(name for name, fw in FRAMEWORKS.items() if fw.epochs)
+            raise ValueError(f"epochs = {self.epochs}: framework {self.framework!r} runs each item once; "
+                             f"remove epochs (frameworks with epochs: {runs})")
+        return self
 
 
 class Rule(Strict):

@@ -61,7 +61,7 @@ def test_task_yaml(tmp_path: Path, extractor: str, group: int) -> None:
 
 def test_lmeval_command() -> None:
     argv = lmeval.command(bench("lm-eval"), TARGET, task="specdeck_toy_mcq", include_path="/x/tasks", limit=5,
-                          samples=[2, 3, 4], generation=GEN, out_dir=Path("/out"))
+                          samples={"specdeck_toy_mcq": [2, 3, 4]}, generation=GEN, out_dir=Path("/out"))
     joined = " ".join(argv)
     assert argv[1:5] == ["-m", "lm_eval", "run", "--model"] and "local-chat-completions" in argv
     assert "base_url=http://127.0.0.1:8000/v1/chat/completions" in joined
@@ -156,3 +156,97 @@ def test_relative_run_folder_gives_absolute_paths(framework: str, tmp_path: Path
     paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in flags]
     paths += [a.split("=", 1)[1] for a in argv if a.startswith("dataset=")]
     assert paths and all(Path(p).is_absolute() for p in paths), argv
+
+
+# --- epochs (inspect) and groups (lm-eval): what a run really sends ------------------------------------------
+REAL = FIX / "real_tasks"
+
+
+def test_inspect_sends_the_benchmarks_epochs() -> None:
+    """Fix 2: inspect_evals' GPQA runs DEFAULT_EPOCHS = 4 unless told; specdeck always says how many."""
+    argv = inspect_command(bench("inspect", "inspect_evals/gpqa_diamond"), TARGET, task="inspect_evals/gpqa_diamond",
+                           task_args={}, limit=5, sample_ids=None, generation=GEN, log_dir=Path("/l"))
+    assert argv[argv.index("--epochs") + 1] == "1"
+    two = bench("inspect", "inspect_evals/gpqa_diamond", epochs=2)
+    argv = inspect_command(two, TARGET, task="t", task_args={}, limit=5, sample_ids=None, generation=GEN,
+                           log_dir=Path("/l"))
+    assert argv[argv.index("--epochs") + 1] == "2"
+
+
+def test_every_epoch_is_an_item() -> None:
+    """A log of the real task run with its default 4 epochs: 2 samples → 8 items, scored over all of them."""
+    items, summary = parse_log(REAL / "inspect-evals-gpqa-mockllm-4-epochs.eval", mcq=True)
+    assert summary["epochs"] == 4 and len(items) == 8
+    assert sorted(i.item_id for i in items)[:4] == ["rec000#1", "rec000#2", "rec000#3", "rec000#4"]
+    result = EvalResult.from_items("gpqa", "inspect", "smoke", items)
+    reported = summary["framework_reported"]["choice"]["accuracy"]
+    assert result.n == 8 and result.score == pytest.approx(reported)
+
+
+def test_epochs_count_in_the_estimate_and_only_where_supported() -> None:
+    from console.evals.registry import requests
+    from console.evals.smoke import estimate_full_run
+
+    b = Benchmark(id="g", framework="inspect", task="inspect_evals/gpqa_diamond", options=4, epochs=4,
+                  expected_output_tokens=1000)
+    est = estimate_full_run(b, 198, tok_s=100.0)
+    assert est.wall_s == pytest.approx(198 * 4 * 1000 / 100) and "× 4 epochs" in est.describe()
+    assert requests(b, "smoke") == 20 and requests(b, "full") == 198 * 4
+    with pytest.raises(ValueError, match="runs each item once"):
+        Benchmark(id="g", framework="lm-eval", task="ifeval", epochs=2)
+
+
+def test_group_smoke_picks_items_across_subtasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fix 5: mmlu_pro is a 14-subtask group in lm-eval 0.4.13; `--limit 5` would run 70 items. The smoke
+    runs 5: doc 0 of five subtasks, named in --tasks and --samples."""
+    import subprocess
+
+    seen: dict[str, list[str]] = {}
+
+    def fake_run(argv, **kw):  # type: ignore[no-untyped-def]
+        seen["argv"] = [str(a) for a in argv]
+        return subprocess.CompletedProcess(argv, 1)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert len(lmeval.group_leaves("mmlu_pro")) == 14 and lmeval.group_leaves("ifeval") == []
+    b = bench("lm-eval", "mmlu_pro", metric="exact_match,custom-extract")
+    with pytest.raises(lmeval.LmEvalError):
+        lmeval.LmEval().run(b, TARGET, stage="smoke", limit=5, generation=GEN, out_dir=tmp_path,
+                            skip_ids={"mmlu_pro_biology/0"}, on_item=lambda _i: None)
+    argv = seen["argv"]
+    samples = json.loads(argv[argv.index("--samples") + 1])
+    assert "--limit" not in argv
+    assert samples == {"mmlu_pro_business": [0], "mmlu_pro_chemistry": [0], "mmlu_pro_computer_science": [0],
+                       "mmlu_pro_economics": [0]}  # biology/0 was already done
+    assert argv[argv.index("--tasks") + 1] == ",".join(samples)
+    assert lmeval.spread_over(["a", "b"], 5) == {"a": [0, 1, 2], "b": [0, 1]}
+
+
+def test_ifeval_without_punkt_tab_fails_before_any_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fix 3: lm-eval's IFEval needs nltk's punkt_tab (instructions_util.py downloads it at import; offline that
+    fails and the run crashes while scoring). specdeck says so before it starts lm-eval."""
+    import subprocess
+
+    import nltk
+
+    calls: list[object] = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: calls.append(argv) or subprocess.CompletedProcess(argv, 1))
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "empty")])
+    b = Benchmark(id="ifeval", framework="lm-eval", task="ifeval", floor=0.3)
+    with pytest.raises(lmeval.TaskDataMissing, match="punkt_tab") as info:
+        lmeval.LmEval().run(b, TARGET, stage="smoke", limit=5, generation=GEN, out_dir=tmp_path, skip_ids=set(),
+                            on_item=lambda _i: None)
+    assert "nltk.downloader punkt_tab" in str(info.value) and calls == []
+
+
+def test_ifeval_with_punkt_tab_starts_lm_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              punkt_tab_stub: Path) -> None:
+    import subprocess
+
+    calls: list[object] = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: calls.append(argv) or subprocess.CompletedProcess(argv, 1))
+    b = Benchmark(id="ifeval", framework="lm-eval", task="ifeval", floor=0.3)
+    with pytest.raises(lmeval.LmEvalError, match="exited 1"):
+        lmeval.LmEval().run(b, TARGET, stage="smoke", limit=5, generation=GEN, out_dir=tmp_path, skip_ids=set(),
+                            on_item=lambda _i: None)
+    assert len(calls) == 1
