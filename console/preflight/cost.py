@@ -90,6 +90,7 @@ def campaign(exp: Experiment, cells: list[Cell], *, runs_root: Path, base_dir: P
     lines: list[CostLine] = []
     first_of: dict[str, str] = {}
     for cell in cells:
+        tok_s: float | None
         if cell.id in measured:
             tok_s, basis = measured[cell.id][0], f"measured in {measured[cell.id][1]}"
         else:

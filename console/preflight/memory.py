@@ -123,12 +123,12 @@ def kv_shape(config: dict[str, Any], kv_cache_dtype: str | None = None, dtype: s
         if c.get("kv_lora_rank"):  # MLA: one compressed latent + the rotary part per token
             layers.append(LayerKV(int(c["kv_lora_rank"]) + int(c.get("qk_rope_head_dim") or 0)))
             continue
-        sliding = kind in SLIDING and window
+        layer_window = int(window) if kind in SLIDING and window else None
         dim, nkv = head_dim, kv_heads
-        if not sliding and c.get("global_head_dim"):  # Gemma 4: global layers have their own shape
+        if layer_window is None and c.get("global_head_dim"):  # Gemma 4: global layers have their own shape
             dim = int(c["global_head_dim"])
             nkv = int(c.get("num_global_key_value_heads") or kv_heads)
-        layers.append(LayerKV(2 * nkv * dim, int(window) if sliding else None))
+        layers.append(LayerKV(2 * nkv * dim, layer_window))
     if shared:
         notes.append(f"last {shared} layers share earlier layers' KV")
     return KVShape(tuple(layers), kv_dtype_bytes(kv_cache_dtype, dtype, config), tuple(dict.fromkeys(notes)))

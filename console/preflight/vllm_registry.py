@@ -52,10 +52,14 @@ def parse_registry(path: Path) -> Registry:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     tables: dict[str, dict[str, str]] = {}
     for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else (
-            node.target if isinstance(node, ast.AnnAssign) else None)
-        if isinstance(target, ast.Name) and node.value is not None:
-            tables[target.id] = _dict_of(node.value)
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            tables[target.id] = _dict_of(value)
     merged: set[str] = set()
     vllm_models = next((n for n in tree.body if isinstance(n, ast.Assign)
                         and any(isinstance(t, ast.Name) and t.id == "_VLLM_MODELS" for t in n.targets)), None)
