@@ -80,8 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    from console.run.store import StoreError
+
     try:
         return int(args._run(args) or 0)
+    except StoreError as exc:  # a damaged, foreign or busy run store: what is wrong with which file, and the fix
+        print(f"specdeck {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

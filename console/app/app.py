@@ -147,11 +147,18 @@ class SpecdeckApp(App[None]):
     def open_run(self, run_dir: Path) -> bool:
         from console.run.folder import RunFolder
         from console.run.resolved import load_frozen
+        from console.run.store import StoreError
 
-        store = RunFolder(run_dir).read_store()
-        origin = store.meta("origin_dir")
-        exp_file = store.meta("experiment")
-        store.close()
+        try:
+            store = RunFolder(run_dir).read_store()
+            try:
+                origin = store.meta("origin_dir")
+                exp_file = store.meta("experiment")
+            finally:
+                store.close()
+        except StoreError as exc:  # damaged, foreign or busy: named once, with the fix; nothing opened
+            self.notify(str(exc), severity="error", timeout=30)
+            return False
         infos: list[CellInfo] = []
         name, toy = run_dir.name, False
         try:
@@ -203,6 +210,9 @@ class SpecdeckApp(App[None]):
         if self.watcher is None:
             return
         snap, chunk = self.watcher.poll(force=True)
+        problem = self.watcher.take_problem()
+        if problem:
+            self.notify(problem, severity="error", timeout=30)
         if snap is not None:
             self.on_run_updated(RunUpdated(snap))
         if chunk is not None:
@@ -211,14 +221,23 @@ class SpecdeckApp(App[None]):
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def _watch(self, watcher: RunWatcher) -> None:
         worker = get_current_worker()
+        said, pause = "", 1.0
         while not worker.is_cancelled:
             t = time.monotonic()
             try:
                 snap, chunk = watcher.poll()
-            except Exception as exc:  # noqa: BLE001 - a torn read must not kill the watcher
-                self.call_from_thread(self.notify, f"reading the run failed: {exc}; retrying", severity="warning")
-                time.sleep(1.0)
+            except Exception as exc:  # noqa: BLE001 - an unexpected read failure must not kill the watcher
+                if str(exc) != said:  # each distinct failure is shown once, then retried less and less often
+                    said = str(exc)
+                    self.call_from_thread(self.notify, f"reading the run failed: {exc}; retrying",
+                                          severity="warning")
+                time.sleep(pause)
+                pause = min(30.0, pause * 2)
                 continue
+            said, pause = "", 1.0
+            problem = watcher.take_problem()  # a damaged or foreign store: named once, with the fix
+            if problem:
+                self.call_from_thread(self.notify, problem, severity="error", timeout=30)
             if snap is not None:
                 self.post_message(RunUpdated(snap))
             if chunk is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from textual import work
@@ -59,6 +58,7 @@ def with_preflight(entry: PickerEntry) -> PickerEntry:
 def run_summary(run_dir: Path) -> str:
     """`12 cells: 3 done, 1 awaiting_approval · runner alive`, read-only (the picker writes nothing)."""
     from console.run.folder import RunFolder
+    from console.run.store import StoreError
 
     folder = RunFolder(run_dir)
     try:
@@ -68,8 +68,8 @@ def run_summary(run_dir: Path) -> str:
             runner = folder.runner(store)
         finally:
             store.close()
-    except sqlite3.Error as exc:
-        return f"unreadable store: {exc}"
+    except StoreError as exc:
+        return f"unreadable store: {exc.message}"
     total = sum(counts.values())
     shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
     alive = " · runner alive" if runner is not None and runner.alive else ""

@@ -18,7 +18,7 @@ import console.bench.events  # noqa: F401  - registers the bench event kinds for
 from console.app.runview import AcceptanceReading, RunModel, RunSnapshot
 from console.run.eventlog import read_events
 from console.run.folder import RunFolder
-from console.run.store import Store
+from console.run.store import Store, StoreError
 from console.serve.logfold import STATS_MARKERS, ServerLogFold, log_seconds
 from console.serve.logparse import parse_line
 
@@ -132,6 +132,10 @@ class RunWatcher:
         self.offset = 0
         self.store: Store | None = None
         self._last_store = -1e9
+        self._store_retry_at = -1e9
+        self._store_backoff = 0.0
+        self._problem: str | None = None
+        self._reported: str | None = None
         self._last_snapshot = -1e9
         self._posted_version = -1
         self._cell: str | None = None
@@ -159,8 +163,9 @@ class RunWatcher:
         now = time.monotonic()
         events, self.offset = read_events(self.folder.events_path, self.offset)
         self.model.apply_events(events)
-        if force or events or now - self._last_store >= self.store_every:
-            self._read_store()
+        due = force or events or now - self._last_store >= self.store_every
+        if due and (force or now >= self._store_retry_at):
+            self._read_store(now)
             self._last_store = now
         chunk = self._read_log()
         snap = None
@@ -170,14 +175,32 @@ class RunWatcher:
             self._last_snapshot = now
         return snap, chunk
 
-    def _read_store(self) -> None:
-        if self.store is None:
-            if not self.folder.is_run():
-                return
-            self.store = self.folder.read_store()
-        s = self.store
-        pending = {d.cell_id: d.action for d in s.decisions(pending_only=True)}
-        self.model.apply_store(s.cells(), s.measurements(kind="speed"), s.verdicts(), s.runner(), pending)
+    def take_problem(self) -> str | None:
+        """A store problem not reported yet (each distinct one once; None when there is nothing new)."""
+        if self._problem is None or self._problem == self._reported:
+            return None
+        self._reported = self._problem
+        return self._problem
+
+    def _read_store(self, now: float) -> None:
+        try:
+            if self.store is None:
+                if not self.folder.is_run():
+                    return
+                self.store = self.folder.read_store()
+            s = self.store
+            pending = {d.cell_id: d.action for d in s.decisions(pending_only=True)}
+            self.model.apply_store(s.cells(), s.measurements(kind="speed"), s.verdicts(), s.runner(), pending)
+        except StoreError as exc:
+            # Damaged, foreign or busy: say it once (take_problem), then look again less and less often
+            # (1 s, 2 s, … 30 s) in case it is repaired or the writer lets go; events and logs keep flowing.
+            self.close()
+            self._problem = str(exc)
+            self._store_backoff = min(30.0, max(1.0, self._store_backoff * 2))
+            self._store_retry_at = now + self._store_backoff
+            return
+        self._problem = self._reported = None
+        self._store_backoff = 0.0
 
     def _log_path(self, cell_id: str) -> Path | None:
         link = self.folder.cell_dir(cell_id) / "server.log"

@@ -39,6 +39,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="per-item correctness (cell_id,benchmark,framework,item_id,correct) for the paired test")
     p.add_argument("--width", type=int, metavar="N", help="terminal width for the tables (default: detected)")
     p.add_argument("--title", default="specdeck results", help="title of the Markdown report")
+    p.add_argument("--force", action="store_true",
+                   help="rebuild a run's results_consolidated.csv even when its store gives fewer rows than the "
+                        "file holds (by default that is refused and the file kept: a store copied without its "
+                        "-wal file, or emptied, would silently drop results)")
 
 
 class InputError(Exception):
@@ -61,7 +65,7 @@ def _run_caveats(paths: list[str]) -> list[str]:
     return out
 
 
-def _load_inputs(paths: list[str]) -> tuple[list[Any], list[Path]]:
+def _load_inputs(paths: list[str], force: bool = False) -> tuple[list[Any], list[Path]]:
     from console.results.columns import read_csv
     from console.run.folder import RunFolder
 
@@ -74,7 +78,15 @@ def _load_inputs(paths: list[str]) -> tuple[list[Any], list[Path]]:
             if folder.is_run() and folder.resolved_path.exists():
                 from console.results.consolidate import write_consolidated
 
-                csv = write_consolidated(path)  # always rebuilt from the run's own files
+                try:
+                    csv = write_consolidated(path, force=force)  # rebuilt from the run's own files, never shrunk
+                except PermissionError:  # a read-only, archived or another user's run: report it, write nothing
+                    from console.results.consolidate import consolidate_run
+
+                    frames.append(consolidate_run(path))
+                    if folder.resolved_path.exists():
+                        tomls.append(folder.resolved_path)
+                    continue
             if not csv.exists():
                 raise InputError(
                     f"{path}: not a run folder (no state.sqlite + experiment.resolved.toml) and no "
@@ -113,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     from console.results.roofline import parse_bandwidth_arg
 
     try:
-        frames, tomls = _load_inputs(args.inputs)
+        frames, tomls = _load_inputs(args.inputs, args.force)
         if args.guide:
             tomls.append(Path(args.guide))
         rules, bandwidth = _toml_settings(tomls)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from console.results.columns import normalize, write_csv
+from console.results.columns import normalize, read_csv, write_csv
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,10 +142,39 @@ def consolidate_run(run_dir: Path) -> pd.DataFrame:
     return normalize(pd.DataFrame(rows))
 
 
-def write_consolidated(run_dir: Path) -> Path:
-    """Rebuild `results_consolidated.csv` in the run folder; returns its path."""
+class ResultsWouldShrink(ValueError):
+    """Rebuilding a run's results file from its store would drop rows the file holds (a store copied without
+    its -wal, or emptied): the file is kept; `fix` says how to go on."""
+
+    def __init__(self, message: str, fix: str) -> None:
+        self.message, self.fix = message, fix
+        super().__init__(f"{message}. {fix}")
+
+
+def write_consolidated(run_dir: Path, *, force: bool = False) -> Path:
+    """Rebuild `results_consolidated.csv` in the run folder; returns its path.
+
+    Never silently with fewer rows than the file holds: unless `force`, that raises `ResultsWouldShrink` and
+    the file stays as it was (the runner, whose store is the truth, passes force)."""
+    import os
+
     from console.run.folder import RunFolder
 
-    path = RunFolder(run_dir).consolidated_csv
-    write_csv(consolidate_run(run_dir), path)
+    folder = RunFolder(run_dir)
+    path = folder.consolidated_csv
+    frame = consolidate_run(run_dir)
+    if not force and path.exists():
+        try:
+            old = len(read_csv(path))
+        except (ValueError, OSError, pd.errors.ParserError):
+            old = 0  # an unreadable results file holds nothing to lose
+        if len(frame) < old:
+            raise ResultsWouldShrink(
+                f"{path} holds {old} rows but {folder.store_path} gives only {len(frame)}: the store looks "
+                f"incomplete (copied without {folder.store_path.name}-wal, or emptied), so the CSV is kept",
+                f"Copy the run folder again with {folder.store_path.name}-wal and -shm beside "
+                f"{folder.store_path.name}, or pass --force to replace the CSV with the store's {len(frame)} rows")
+    tmp = path.with_name(path.name + ".tmp")
+    write_csv(frame, tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves half a results file
     return path

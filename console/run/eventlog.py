@@ -17,15 +17,30 @@ class EventLog:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self._checked = False
 
     def append(self, event: Event) -> None:
         line = event.to_json() + "\n"
         with self._lock, self.path.open("a", encoding="utf-8") as f:
+            if not self._checked:
+                self._checked = True
+                if _ends_mid_line(self.path):  # a writer killed mid-line: start ours on a line of its own
+                    line = "\n" + line
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
 
     __call__ = append
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """The file's last byte is not a newline (a torn last line a crash left), so an append would join it."""
+    with path.open("rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def read_events(path: Path, offset: int = 0) -> tuple[list[Event], int]:
@@ -42,7 +57,13 @@ def read_events(path: Path, offset: int = 0) -> tuple[list[Event], int]:
     for raw in data[:end].splitlines():
         if raw.strip():
             try:
-                events.append(from_dict(json.loads(raw)))
-            except (json.JSONDecodeError, TypeError):
-                continue  # a torn line from a crash: skip it, never stop replaying
+                data = json.loads(raw)
+            except ValueError:  # a torn line from a crash, or bytes that are not UTF-8
+                continue  # skip it, never stop replaying
+            if not isinstance(data, dict):
+                continue  # valid JSON but not an event (a string, a number, a list)
+            try:
+                events.append(from_dict(data))
+            except (TypeError, ValueError):
+                continue
     return events, offset + end

@@ -246,7 +246,7 @@ class Runner:
         try:
             from console.results.consolidate import write_consolidated
 
-            write_consolidated(self.run_dir)
+            write_consolidated(self.run_dir, force=True)  # the runner's store is the truth
         except Exception as exc:  # noqa: BLE001 - the results file is rebuildable; never lose the run over it
             self.emit(PhaseProgress(phase="consolidate", detail=f"results_consolidated.csv not written: {exc}"))
 

@@ -7,6 +7,7 @@ operator decisions (approve, reject, cancel, re-run smoke), which the runner con
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from console.run.liveness import runner_alive
 from console.run.states import CellState, check_transition
@@ -89,28 +90,119 @@ class RunnerBusy(RuntimeError):
     """Another runner owns this run (one runner per run)."""
 
 
+READER_TIMEOUT_S = 2.0
+"""How long a reader waits for a lock (WAL readers rarely wait at all); writers wait 30 s."""
+
+
 class ReadOnlyStore(RuntimeError):
     """A write through a store opened read-only (a reader: status, report, the console's watcher)."""
 
 
-READER_TIMEOUT_S = 2.0
-"""How long a reader waits for a lock (WAL readers rarely wait at all); writers wait 30 s."""
+class StoreError(Exception):
+    """A store that cannot be read: `message` says what is wrong with which file, `fix` what to do."""
+
+    def __init__(self, path: Path, message: str, fix: str) -> None:
+        self.path, self.message, self.fix = Path(path), message, fix
+        super().__init__(f"{path}: {message}. {fix}")
+
+
+class StoreBusy(StoreError):
+    """A writer held the store longer than a reader waits (a reader never waits the writer's 30 s)."""
+
+
+def damaged_fix(path: Path) -> str:
+    return (f"Restore the run folder from a copy that has {path.name}-wal and {path.name}-shm beside "
+            f"{path.name} (a copy without them loses the latest writes), or salvage what is readable: "
+            f"`sqlite3 {path} .recover | sqlite3 recovered.sqlite`; the run's results_consolidated.csv, if it "
+            "has one, still holds the last results written")
+
+
+def diagnose(path: Path, exc: BaseException, what: str = "") -> StoreError:
+    """The one clear error for a store that failed to open or read (`what`: the table being read)."""
+    path = Path(path)
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return StoreBusy(path, f"the runner is writing and held the store for more than {READER_TIMEOUT_S:.0f} s",
+                         "Try again in a moment")
+    if path.is_dir():
+        return StoreError(path, "is a directory, not a run store",
+                          "Move it out of the way; a run folder's state.sqlite is a file written by `specdeck run`")
+    if not path.exists():
+        return StoreError(path, "does not exist", "Pass a run folder (one with state.sqlite) or a run id")
+    if isinstance(exc, json.JSONDecodeError):
+        return StoreError(path, f"a value in the {what or 'store'} table is not JSON ({text})", damaged_fix(path))
+    if isinstance(exc, ValueError) and "CellState" in text:
+        return StoreError(path, f"holds a cell state this specdeck does not know ({text}): a newer specdeck "
+                                "wrote it", "Read it with that version (pip install -U specdeck)")
+    if path.stat().st_size == 0 or "no such table" in text or "no such column" in text:
+        return StoreError(path, f"holds no specdeck store (empty, or another database: {text})", damaged_fix(path))
+    return StoreError(path, f"is damaged ({type(exc).__name__}: {text})", damaged_fix(path))
+
+
+F = TypeVar("F")
+
+
+def _reads(table: str):  # noqa: ANN202 - a decorator factory
+    """A read of `table`: sqlite errors, bad JSON and unknown states become one `StoreError` naming the file."""
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)  # type: ignore[arg-type]
+        def read(self: Store, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(self, *args, **kwargs)  # type: ignore[operator]
+            except StoreError:
+                raise
+            except (sqlite3.DatabaseError, ValueError) as exc:  # JSONDecodeError and CellState(...) are ValueErrors
+                raise diagnose(self.path, exc, table) from exc
+        return read  # type: ignore[return-value]
+    return wrap
 
 
 class Store:
     """One run's state. Safe to share between threads of one process; open one per process.
 
     `readonly=True` is a reader's store: opened with sqlite's `mode=ro` URI, no PRAGMA, no schema, no insert,
-    so it works on a read-only, archived or another user's run folder and never changes the file."""
+    a 2 s lock wait, so it works on a read-only, archived or another user's run folder, never changes the file
+    and never waits 30 s behind a writer. A store that cannot be opened or read raises `StoreError` (the
+    file, what is wrong, the fix)."""
 
     def __init__(self, path: Path, *, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self.immutable = False
+        """A reader of a folder it cannot write, with no writer in it: read as an unchanging file."""
         self._lock = threading.RLock()
-        if readonly:
-            self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=READER_TIMEOUT_S,
-                                      check_same_thread=False, isolation_level=None)
-            return
+        try:
+            self._open_reader() if readonly else self._open_writer()
+        except StoreError:
+            raise
+        except (sqlite3.DatabaseError, ValueError) as exc:
+            raise diagnose(self.path, exc) from exc
+
+    def _open_reader(self) -> None:
+        if not self.path.is_file():  # sqlite would say "unable to open database file" for a folder too
+            raise diagnose(self.path, FileNotFoundError(self.path))
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        self.db = sqlite3.connect(uri, uri=True, timeout=READER_TIMEOUT_S, check_same_thread=False,
+                                  isolation_level=None)
+        try:
+            version = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            # A WAL store whose -shm is gone (no connection open) in a folder this user cannot write: sqlite
+            # cannot set up the shared memory ("attempt to write a readonly database"). No writer can be in
+            # it either (a writer creates the -shm), so the file is read as immutable.
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+            if os.access(self.path.parent, os.W_OK) or self.path.with_name(self.path.name + "-shm").exists():
+                raise
+            self.db.close()
+            self.db = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False, isolation_level=None)
+            self.immutable = True
+            version = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if version and int(json.loads(version[0])) > SCHEMA_VERSION:
+            raise StoreError(self.path, f"was written by a newer specdeck (store schema {version[0]}; this one "
+                                        f"reads {SCHEMA_VERSION})", "Read it with that version (pip install -U specdeck)")
+
+    def _open_writer(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -143,6 +235,7 @@ class Store:
         with self.tx() as c:
             c.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    @_reads("meta")
     def meta(self, key: str, default: Any = None) -> Any:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else default
@@ -158,12 +251,14 @@ class Store:
                     (cell_id, pos, CellState.PLANNED.value, key, json.dumps(info), now),
                 )
 
+    @_reads("cells")
     def cells(self) -> list[CellRow]:
         rows = self.db.execute(
             "SELECT cell_id, state, reason, serving_key, info, updated FROM cells ORDER BY position"
         ).fetchall()
         return [CellRow(r[0], CellState(r[1]), r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
+    @_reads("cells")
     def state_counts(self) -> dict[str, int]:
         """{state: number of cells} as stored (no state is interpreted: a summary that cannot fail on one)."""
         return dict(self.db.execute("SELECT state, count(*) FROM cells GROUP BY state").fetchall())
@@ -190,6 +285,7 @@ class Store:
                       (cell_id, old.value, new.value, reason, now))
         return old
 
+    @_reads("transitions")
     def transitions(self, cell_id: str) -> list[tuple[str | None, str, str | None]]:
         rows = self.db.execute(
             "SELECT old, new, reason FROM transitions WHERE cell_id = ? ORDER BY id", (cell_id,)
@@ -202,6 +298,7 @@ class Store:
             c.execute("INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?, ?)",
                       (cell_id, kind, key, json.dumps(data), time.time()))
 
+    @_reads("measurements")
     def measurements(self, cell_id: str | None = None, kind: str | None = None) -> list[tuple[str, str, str, dict]]:
         q = "SELECT cell_id, kind, key, data FROM measurements WHERE 1=1"
         args: list[Any] = []
@@ -224,6 +321,7 @@ class Store:
             )
             return cur.rowcount == 1
 
+    @_reads("items")
     def done_items(self, cell_id: str, bench_id: str, stage: str) -> set[str]:
         rows = self.db.execute(
             "SELECT item_id FROM items WHERE cell_id = ? AND bench_id = ? AND stage = ?",
@@ -231,6 +329,7 @@ class Store:
         ).fetchall()
         return {r[0] for r in rows}
 
+    @_reads("items")
     def items(self, cell_id: str, bench_id: str, stage: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT item_id, data, correct FROM items WHERE cell_id = ? AND bench_id = ? AND stage = ? "
@@ -251,6 +350,7 @@ class Store:
             c.execute("INSERT OR REPLACE INTO eval_results VALUES (?, ?, ?, ?, ?)",
                       (cell_id, bench_id, stage, json.dumps(data), time.time()))
 
+    @_reads("eval_results")
     def eval_results(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         rows = self.db.execute("SELECT cell_id, bench_id, stage, data FROM eval_results ORDER BY ts")
         return [(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
@@ -260,6 +360,7 @@ class Store:
             c.execute("INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?, ?)",
                       (cell_id, bench_id, int(passed), json.dumps(data), time.time()))
 
+    @_reads("verdicts")
     def verdicts(self, cell_id: str | None = None) -> list[tuple[str, str, bool, dict[str, Any]]]:
         q, args = "SELECT cell_id, bench_id, passed, data FROM verdicts", []
         if cell_id:
@@ -279,6 +380,7 @@ class Store:
             )
             return int(cur.lastrowid or 0)
 
+    @_reads("decisions")
     def decisions(self, pending_only: bool = False) -> list[Decision]:
         q = "SELECT id, cell_id, bench_id, action, who, reason, estimate, ts, consumed FROM decisions"
         if pending_only:
@@ -301,6 +403,7 @@ class Store:
         with self.tx() as c:
             c.execute("DELETE FROM servers WHERE serving_key = ?", (key,))
 
+    @_reads("servers")
     def recorded_servers(self) -> list[dict[str, Any]]:
         rows = self.db.execute("SELECT serving_key, pgid, base_url, api_key, log_path FROM servers").fetchall()
         return [dict(zip(("serving_key", "pgid", "base_url", "api_key", "log_path"), r, strict=True)) for r in rows]
@@ -335,6 +438,7 @@ class Store:
             c.execute("DELETE FROM runner WHERE id = 1 AND pid = ?", (os.getpid(),))
         return True
 
+    @_reads("runner")
     def runner(self) -> dict[str, Any] | None:
         row = self.db.execute("SELECT pid, host, started, heartbeat FROM runner WHERE id = 1").fetchone()
         return dict(zip(("pid", "host", "started", "heartbeat"), row, strict=True)) if row else None
