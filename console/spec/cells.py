@@ -134,7 +134,7 @@ def resolve_serving(exp: Experiment, model: ModelSpec, technique: Technique, val
 
 def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
     """All cells of an experiment in a stable order, and every problem found while forming them."""
-    models = {f"{m.id}.{m.precision}": m for m in exp.models}
+    models = {v.key: v for m in exp.models for v in m.variants()}
     techniques, sweeps, errors = expand_k(list(exp.techniques))
     contexts = {c.label: c for c in exp.workload.contexts}
     combos: list[tuple[str, str, str, int]] = []
@@ -167,6 +167,13 @@ def expand_cells(exp: Experiment) -> tuple[list[Cell], list[CellError]]:
         for i, mx in enumerate(exp.cells.matrix):
             base = ("cells", "matrix", i)
             ms = pick("model", mx.models or list(models), models, (*base, "models"))
+            if mx.precisions:
+                labels = {models[m].precision for m in ms}
+                for label in mx.precisions:
+                    if label not in labels:
+                        errors.append(CellError((*base, "precisions"), f"no chosen model has precision {label!r}: "
+                                                f"they have {', '.join(sorted(str(x) for x in labels))}"))
+                ms = [m for m in ms if models[m].precision in mx.precisions]
             ts = pick("technique", mx.techniques or list(techniques), techniques, (*base, "techniques"))
             cs = pick("context", mx.contexts or list(contexts), contexts, (*base, "contexts"))
             ns = mx.concurrency or list(exp.workload.concurrency)

@@ -294,12 +294,13 @@ def _semantic_problems(spec: schema.Experiment, cells: list[Cell], file: str, li
     for section, items in sections:
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
-            # A model may appear once per precision (gemma4-31b at fp8 and at bf16).
-            key = f"{item.id}.{item.precision}" if section == "models" else item.id
-            if key in seen:
-                what = "id and precision" if section == "models" else "id"
-                add((section, i, "id"), f"duplicate {what} {key!r} (also {section}[{seen[key]}]): make it unique")
-            seen.setdefault(key, i)
+            # A model may appear once per precision (gemma4-31b at fp8 and at bf16, or a precisions table).
+            keys = [v.key for v in item.variants()] if section == "models" else [item.id]
+            for key in keys:
+                if key in seen:
+                    what = "id and precision" if section == "models" else "id"
+                    add((section, i, "id"), f"duplicate {what} {key!r} (also {section}[{seen[key]}]): make it unique")
+                seen.setdefault(key, i)
     for i, m in enumerate(spec.models):
         if m.active_params_b and m.active_params_b > m.total_params_b:
             add(("models", i, "active_params_b"), f"active params ({m.active_params_b}B) exceed total ({m.total_params_b}B)")
@@ -308,7 +309,7 @@ def _semantic_problems(spec: schema.Experiment, cells: list[Cell], file: str, li
             add(("benchmarks", i), "set `options` (MCQ: smoke must beat chance) or `floor` (the least sane score)")
     for path, message in guide_problems(spec):
         add(path, message)
-    model_index = {f"{m.id}.{m.precision}": i for i, m in enumerate(spec.models)}
+    model_index = {v.key: i for i, m in enumerate(spec.models) for v in m.variants()}
     for cell in cells:
         size = len(cell.id.encode())
         if size > CELL_ID_MAX_BYTES:

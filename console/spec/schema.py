@@ -182,6 +182,22 @@ class Attach(Strict):
         return v.rstrip("/").removesuffix("/v1")
 
 
+class Precision(Strict):
+    """One precision of a model in its `precisions` table."""
+
+    bytes_per_param: float = Field(gt=0, le=8)
+    """Weight bytes per parameter at this precision (bf16 2, fp8/int8 1, 4-bit 0.5): the roofline's
+    denominator."""
+    path: str | None = None
+    """A pre-quantized checkpoint (GPTQ, AWQ, NVFP4, FP8, QAT) served instead of the model's `path`."""
+    quantization: str | None = None
+    """`--quantization` for online quantization of the model's own checkpoint (e.g. fp8)."""
+    drafters: dict[str, str] = Field(default_factory=dict)
+    """Drafters for this precision (win over the model's)."""
+    serving: Serving | None = None
+    """Serving settings for this precision (e.g. kv_cache_dtype)."""
+
+
 class ModelSpec(Strict):
     """A target model: where it comes from and what the roofline needs to know about it."""
 
@@ -195,10 +211,16 @@ class ModelSpec(Strict):
     """Total parameters, in billions."""
     active_params_b: float | None = Field(None, gt=0, le=100_000)
     """Parameters active per token (MoE), in billions; defaults to total."""
-    bytes_per_param: float = Field(gt=0, le=8)
-    """Weight bytes per parameter as served (fp8 = 1, bf16 = 2): the roofline's denominator."""
-    precision: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
-    """Precision label used in cell ids, e.g. fp8, bf16."""
+    bytes_per_param: float | None = Field(None, gt=0, le=8)
+    """Weight bytes per parameter as served (fp8 = 1, bf16 = 2): the roofline's denominator. Required unless
+    `precisions` gives it per precision."""
+    precision: str | None = Field(None, pattern=ID_PATTERN, max_length=ID_MAX)
+    """Precision label used in cell ids, e.g. fp8, bf16. Required unless `precisions` declares several."""
+    precisions: dict[str, Precision] = Field(default_factory=dict)
+    """The model at several precisions, swept as an axis: label → how it is served, e.g.
+    `precisions.fp8 = { quantization = "fp8", bytes_per_param = 1 }` (online) or
+    `precisions.awq = { path = "org/model-AWQ", bytes_per_param = 0.5 }` (a pre-quantized checkpoint). Each
+    becomes one model `id.label`; cell ids, rules and `[[cells.matrix]] precisions` use the label."""
     drafters: dict[str, str] = Field(default_factory=dict)
     """Drafter model per technique id or method, e.g. {mtp = "google/gemma-4-31B-it-assistant"}."""
     serving: Serving | None = None
@@ -207,6 +229,43 @@ class ModelSpec(Strict):
     """Use a server started by hand instead of starting one."""
     toy: bool = False
     """A toy model (random or tiny): the UI and reports say so."""
+
+    @model_validator(mode="after")
+    def _one_precision_or_a_table(self) -> ModelSpec:
+        if self.precisions:
+            if self.precision is not None or self.bytes_per_param is not None:
+                raise ValueError("give either `precision` + `bytes_per_param` or a `precisions` table, not both: "
+                                 "move them into precisions.<label>")
+            bad = [k for k in self.precisions if not re.match(ID_PATTERN, k) or len(k) > ID_MAX]
+            if bad:
+                raise ValueError(f"precision labels become parts of cell ids: {bad} must be lower case, digits, "
+                                 "'-' and '_'")
+        elif self.precision is None or self.bytes_per_param is None:
+            missing = [k for k in ("precision", "bytes_per_param") if getattr(self, k) is None]
+            raise ValueError(f"set {' and '.join(missing)} (e.g. precision = \"fp8\", bytes_per_param = 1), or "
+                             "declare a `precisions` table")
+        return self
+
+    def variants(self) -> list[ModelSpec]:
+        """This model once per precision: itself, or one copy per `precisions` entry with that entry's label,
+        bytes per parameter, checkpoint, quantization, serving and drafters applied."""
+        if not self.precisions:
+            return [self]
+        out = []
+        for label, p in self.precisions.items():
+            serving = (self.serving or Serving()).layered(p.serving)
+            if p.quantization:
+                serving = serving.layered(Serving(quantization=p.quantization))
+            out.append(self.model_copy(update={
+                "precision": label, "bytes_per_param": p.bytes_per_param, "path": p.path or self.path,
+                "serving": serving, "drafters": {**self.drafters, **p.drafters}, "precisions": {},
+            }))
+        return out
+
+    @property
+    def key(self) -> str:
+        """`id.precision`, how cells and rules name one variant."""
+        return f"{self.id}.{self.precision}"
 
     @property
     def name(self) -> str:
@@ -400,6 +459,8 @@ class Matrix(Strict):
     """A product of axes; omitted axes take every value declared."""
 
     models: list[str] | None = None
+    precisions: list[str] | None = None
+    """Only these precision labels of the chosen models (a model's `precisions` table, or its `precision`)."""
     techniques: list[str] | None = None
     contexts: list[str] | None = None
     concurrency: list[Annotated[int, Field(gt=0, le=MAX_CONCURRENCY)]] | None = None
