@@ -12,14 +12,19 @@ HELP = "merge vllm-bench / lm-eval / inspect results into a master CSV"
 DESCRIPTION = """\
 Turn results made outside specdeck into master rows and merge them into a master CSV (created if
 missing; a row with the same run/cell/measurement/category/benchmark/framework/concurrency/context is
-replaced by the newer one).
+replaced by the newer one; rows without a run, cell or measurement are kept as they are). --out must be a
+new file or an existing master CSV: any other file is refused, never overwritten. Nothing is written
+unless every input file is sound.
 
   vllm-bench FILE…  `vllm bench serve --save-result` JSON. The cell comes from the JSON's own fields
                     (model_id, max_concurrency, and --metadata pairs such as technique=mtp
                     num_speculative_tokens=8 category=coding), else from the file name
                     <model>_<variant>_<category>_c<N>.json (baseline → ar, mtp_nt8 → mtp k=8, dflash… →
                     dflash). No spec_decode fields and no technique → the AR baseline. tok/s is
-                    output_throughput, labelled streaming-import (it comes from a streaming client).
+                    output_throughput, labelled streaming-import (it comes from a streaming client);
+                    TTFT / TPOT / ITL median and p99 are kept (every statistic in latency_ms), labelled
+                    latency_source = streaming. A figure that is null, not a number, NaN, inf or out of
+                    range (output_throughput ≤ 0, a rate above 1) refuses the import, naming file and field.
   lm-eval DIR       every results_*.json under DIR (exact_match,flexible-extract preferred; samples_*.jsonl
                     give blanks and extraction failures).
   inspect DIR       every .eval / .json log under DIR (accuracy, or final_acc …; truncations from
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from console.results.columns import merge_master, write_csv
+    from console.results.import_common import check_master_csv
     from console.results.imports import (
         ImportFormatError,
         import_inspect,
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         overrides = _overrides(args.overrides)
+        check_master_csv(args.out)  # before anything is read: an existing file that is not ours is never touched
         if args.kind == "vllm-bench":
             missing = [f for f in args.files if not Path(f).is_file()]
             if missing:

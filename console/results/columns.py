@@ -55,6 +55,17 @@ COLUMNS: tuple[Column, ...] = (
     Column("tok_s_source", S, "nonstreaming (specdeck's meter) | streaming-import (Σ tokens / wall clock "
            "from a streaming client such as `vllm bench serve`)."),
     Column("repeats", INT, "Timed repeats behind the tok/s figures (warm-up not counted)."),
+    # latency, as a streaming client measured it (`vllm bench serve`); specdeck's own tok/s is non-streaming
+    Column("ttft_ms_median", F, "Time to first token, median, ms (streaming client; see `latency_source`)."),
+    Column("ttft_ms_p99", F, "Time to first token, 99th percentile, ms (streaming client)."),
+    Column("tpot_ms_median", F, "Time per output token after the first, median, ms (streaming client)."),
+    Column("tpot_ms_p99", F, "Time per output token after the first, 99th percentile, ms (streaming client)."),
+    Column("itl_ms_median", F, "Inter-token latency, median, ms (streaming client; a speculative step delivers "
+           "several tokens in one chunk)."),
+    Column("itl_ms_p99", F, "Inter-token latency, 99th percentile, ms (streaming client)."),
+    Column("latency_ms", S, "Every latency statistic the source had, JSON object of ms (mean/median/std/pNN of "
+           "ttft, tpot, itl, e2el)."),
+    Column("latency_source", S, "streaming (measured by a streaming client) when the latency columns are set."),
     # acceptance
     Column("acceptance_length", F, "Mean acceptance length = 1 + Δaccepted / Δdrafts (tokens per target step)."),
     Column("per_position", S, "Per-position acceptance rates, JSON list (Δaccepted_pos[i] / Δdrafts)."),
@@ -85,7 +96,9 @@ TOK_S_SOURCES: tuple[str, ...] = ("nonstreaming", "streaming-import")
 NATURAL_KEY: tuple[str, ...] = (
     "run_id", "cell_id", "measurement", "category", "benchmark", "framework", "concurrency", "context",
 )
-JSON_COLUMNS: tuple[str, ...] = ("per_position", "serving_args")
+UNKEYED_IF_MISSING: tuple[str, ...] = ("run_id", "cell_id", "measurement")
+"""Key columns a row must have to be merged with another; rows missing one are kept as they are."""
+JSON_COLUMNS: tuple[str, ...] = ("per_position", "serving_args", "latency_ms")
 
 
 def empty_frame() -> pd.DataFrame:
@@ -188,6 +201,9 @@ def merge_master(frames: Iterable[pd.DataFrame], existing_csv: str | Path | None
     combined["_new"] = combined["_order"] >= len(existing)
     keys = _key_frame(combined)
     combined["_key"] = keys.apply(lambda r: "\x1f".join(r), axis=1) if len(combined) else pd.Series(dtype=str)
+    # A row without run, cell or measurement names no measurement: keep each such row, never merge them.
+    unkeyed = combined[list(UNKEYED_IF_MISSING)].isna().any(axis=1)
+    combined.loc[unkeyed, "_key"] = "\x00unkeyed\x1f" + combined.loc[unkeyed, "_order"].astype(str)
     combined["_ts"] = pd.to_datetime(combined["timestamp"], utc=True, errors="coerce")
     ranked = combined.sort_values(["_key", "_ts", "_order"], kind="stable", na_position="first")
     winners = ranked.drop_duplicates("_key", keep="last")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +32,50 @@ IDENTITY_ALIASES: dict[str, tuple[str, ...]] = {
 
 class ImportFormatError(ValueError):
     """A file that is not what the importer expects; the message names the file and what was missing."""
+
+
+def read_text(path: Path) -> str:
+    """A result file as UTF-8 text, or ImportFormatError naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(f"{path}: not UTF-8 text (byte {exc.start}): not a result file") from None
+
+
+def load_json(path: Path) -> Any:
+    """One JSON document, or ImportFormatError naming the file and where it stops being JSON."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise ImportFormatError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from None
+
+
+def json_kind(value: Any) -> str:
+    """`a list`, `a number`, `null`… for messages about a JSON document of the wrong shape."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return {list: "a list", str: "a string", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def check_master_csv(path: str | Path) -> None:
+    """`--out` may name a new file or an existing master CSV, nothing else (it would be overwritten)."""
+    p = Path(path)
+    if not p.exists():
+        return
+    if p.is_dir():
+        raise ImportFormatError(f"--out {p}: is a folder; give a .csv file")
+    try:
+        with p.open(encoding="utf-8") as f:
+            header = f.readline().strip()
+    except UnicodeDecodeError:
+        header = ""
+    columns = {c.strip().strip('"') for c in header.split(",")}
+    if not {"run_id", "cell_id", "measurement"} <= columns:
+        raise ImportFormatError(f"--out {p}: exists and is not a master CSV (its first line has no run_id, cell_id "
+                                "and measurement columns); it would be overwritten: give a new file or an existing "
+                                "master CSV")
 
 
 def missing(v: Any) -> bool:

@@ -8,6 +8,7 @@ inspect log, ``model_args`` of lm-eval); the file or folder name is the fallback
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
@@ -23,7 +24,10 @@ from console.results.import_common import (
     apply_overrides,
     cell_from_path,
     identity,
+    json_kind,
+    load_json,
     missing,
+    read_text,
     run_from_path,
 )
 from console.results.import_inspect import import_inspect, inspect_items
@@ -42,20 +46,79 @@ BENCH_KEYS = {
 }
 _BENCH_PATTERNS = re.compile(r"^(spec_decode_|diffusion_|probe_)|^(mean|median|std|p\d+(\.\d+)?)_\w+_ms$")
 def read_json_results(path: Path) -> list[dict[str, Any]]:
-    """One or more JSON objects (``--append-result`` writes one per line)."""
-    text = path.read_text()
+    """One or more JSON objects (``--append-result`` writes one per line; a list of objects is read too)."""
+    text = read_text(path)
     try:
         data = json.loads(text)
-        return [data] if isinstance(data, dict) else list(data)
     except json.JSONDecodeError:
         out = []
         for i, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    out.append(json.loads(line))
+                    item = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ImportFormatError(f"{path}:{i}: not JSON ({exc.msg})") from None
+                out.append(_object(item, f"{path}:{i}"))
         return out
+    if isinstance(data, list):
+        return [_object(item, f"{path} (item {i})") for i, item in enumerate(data, 1)]
+    return [_object(data, str(path))]
+
+
+def _object(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ImportFormatError(f"{where}: the JSON is {json_kind(data)}, not an object: not a `vllm bench serve "
+                                "--save-result` file")
+    return data
+
+
+_LATENCY = re.compile(r"^(mean|median|std|p\d+(?:\.\d+)?)_(ttft|tpot|itl|e2el)_ms$")
+"""Latency statistics `vllm bench serve` writes (--metric-percentiles picks the pNN; default 99)."""
+
+
+def _number(result: Mapping[str, Any], key: str, where: str, *, low: float | None = None,
+            high: float | None = None, above: float | None = None, whole: bool = False) -> float | None:
+    """`result[key]` as a checked number (None when absent or null and not required by the caller), or an
+    ImportFormatError naming the file and the field: a bad value must never replace a good row."""
+    value = result.get(key)
+    if value is None:
+        return None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (low is None or value >= low) and (high is None or value <= high)
+    ok = ok and (above is None or value > above) and (not whole or float(value).is_integer())
+    if not ok:
+        want = "a whole number" if whole else "a finite number"
+        bounds = [f"> {above:g}" if above is not None else "", f"≥ {low:g}" if low is not None else "",
+                  f"≤ {high:g}" if high is not None else ""]
+        rule = " and ".join(b for b in bounds if b)
+        raise ImportFormatError(f"{where}: `{key}` must be {want}{' ' + rule if rule else ''} (got {value!r}); "
+                                "nothing was imported: fix or remove the file")
+    return value
+
+
+def check_bench_result(result: Mapping[str, Any], where: str) -> None:
+    """Every figure an import keeps must be a sane number; else one error naming the file and the field."""
+    if result.get("output_throughput") is None:
+        raise ImportFormatError(f"{where}: `output_throughput` is null: the benchmark measured nothing (did every "
+                                "request fail?); nothing was imported")
+    _number(result, "output_throughput", where, above=0)
+    _number(result, "completed", where, low=0, whole=True)
+    _number(result, "failed", where, low=0, whole=True)
+    _number(result, "max_concurrency", where, above=0, whole=True)
+    _number(result, "spec_decode_acceptance_length", where, low=1)
+    _number(result, "spec_decode_acceptance_rate", where, low=0, high=100)
+    _number(result, "spec_decode_num_drafts", where, low=0, whole=True)
+    rates = result.get("spec_decode_per_position_acceptance_rates")
+    if rates is not None:
+        if not isinstance(rates, list):
+            raise ImportFormatError(f"{where}: `spec_decode_per_position_acceptance_rates` must be a list "
+                                    f"(got {rates!r}); nothing was imported")
+        for i in range(len(rates)):
+            _number({f"spec_decode_per_position_acceptance_rates[{i}]": rates[i]},
+                    f"spec_decode_per_position_acceptance_rates[{i}]", where, low=0, high=1)
+    for key in result:
+        if _LATENCY.match(key):
+            _number(result, key, where, low=0)
 
 
 def _bench_date(value: Any) -> Any:
@@ -71,6 +134,7 @@ def bench_rows(result: Mapping[str, Any], path: Path, run_id: str) -> list[dict[
     """A speed row (and an acceptance row when spec_decode_* fields are present) from one bench result."""
     if "output_throughput" not in result:
         raise ImportFormatError(f"{path}: no `output_throughput` — not a `vllm bench serve --save-result` file")
+    check_bench_result(result, str(path))
     meta = {k: v for k, v in result.items() if k not in BENCH_KEYS and not _BENCH_PATTERNS.match(k)}
     if isinstance(result.get("num_prompts"), str):  # `--metadata num_prompts=-1` overwrote the count
         meta["num_prompts"] = result["num_prompts"]
@@ -109,10 +173,15 @@ def bench_rows(result: Mapping[str, Any], path: Path, run_id: str) -> list[dict[
         "concurrency": concurrency, "category": category, "serving_args": serving,
         "source": "vllm-bench", "timestamp": _bench_date(result.get("date")),
     }
+    latency = {k: v for k, v in result.items() if _LATENCY.match(k) and v is not None}
     speed = {**base, "measurement": "speed", "tok_s_median": result["output_throughput"],
              "tok_s_min": result["output_throughput"], "tok_s_max": result["output_throughput"],
              "tok_s_source": "streaming-import", "repeats": 1, "n": result.get("completed"),
-             "notes": "; ".join(notes + ["output_throughput (Σ output tokens / duration) from vllm bench serve"])}
+             **{f"{m}_ms_{stat}": result.get(f"{stat}_{m}_ms") for m in ("ttft", "tpot", "itl")
+                for stat in ("median", "p99")},
+             "latency_ms": latency or None, "latency_source": "streaming" if latency else None,
+             "notes": "; ".join(notes + ["output_throughput (Σ output tokens / duration) from vllm bench serve"]
+                                + (["latency from the same streaming client"] if latency else []))}
     rows = [speed]
     if has_spec:
         rate = result.get("spec_decode_acceptance_rate")
@@ -207,8 +276,8 @@ def import_lm_eval(root: str | Path, overrides: Mapping[str, Any] | None = None,
         raise ImportFormatError(f"{root}: no results_*.json (lm-eval writes OUT/<model>/results_<time>.json)")
     rows = []
     for path in files:
-        data = json.loads(path.read_text())
-        if "results" not in data:
+        data = load_json(path)
+        if not isinstance(data, dict) or "results" not in data:
             raise ImportFormatError(f"{path}: no `results` key — not an lm-eval results file")
         cfg = data.get("config", {})
         name = _model_arg(cfg.get("model_args")) or data.get("model_name") or path.parent.name
