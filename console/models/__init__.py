@@ -2,7 +2,8 @@
 
 ``build_models()`` trains a byte-level BPE tokenizer on the shipped corpus, draws a seeded random 2-layer
 Llama (the target) and derives drafters from it: an exact copy and noisy copies whose acceptance decays with
-draft position. Each model is a complete Hugging Face directory that vLLM serves; experiments refer to them as
+draft position; and ``wide-target``, the trained target zero-padded to a 202 M-parameter shape that computes
+the same function at a big model's cost (``console.models.widen``), so the tiny models can draft for it. Each model is a complete Hugging Face directory that vLLM serves; experiments refer to them as
 ``@models/<name>``. The models are toys (a tiny Llama trained on one quiz): only the machinery around them is real.
 
 Nothing here imports torch or transformers until a build runs (see ``console.models.deps``).
@@ -14,13 +15,15 @@ from console.models.deps import ModelDependencyError
 from console.models.recipe import (
     NOISE_LEVELS,
     TARGET_NAME,
+    WIDE_NAME,
     DrafterRecipe,
     TargetRecipe,
+    WideRecipe,
     default_recipes,
     recipe_hash,
 )
 
-MODEL_NAMES: tuple[str, ...] = (TARGET_NAME, *NOISE_LEVELS)
+MODEL_NAMES: tuple[str, ...] = (TARGET_NAME, *NOISE_LEVELS, WIDE_NAME)
 
 __all__ = [
     "MODEL_NAMES",
@@ -31,6 +34,8 @@ __all__ = [
     "ModelStatus",
     "Passage",
     "TargetRecipe",
+    "WIDE_NAME",
+    "WideRecipe",
     "build_models",
     "corpus_passages",
     "corpus_path",

@@ -29,6 +29,7 @@ from console.models.recipe import (
     DrafterRecipe,
     ModelRecipe,
     TargetRecipe,
+    WideRecipe,
     default_recipes,
     recipe_dict,
     recipe_hash,
@@ -36,6 +37,7 @@ from console.models.recipe import (
 )
 from console.models.tokenizer import save_tokenizer, token_ids, train_tokenizer
 from console.models.train import TrainReport, train_weights
+from console.models.widen import widen_weights
 
 if TYPE_CHECKING:
     import torch
@@ -149,13 +151,15 @@ class _Builder:
         weights = self._target_weights(target)
         if isinstance(recipe, DrafterRecipe):
             weights = llama.add_noise(weights, recipe.noise_scale, recipe.noise_seed)
+        elif isinstance(recipe, WideRecipe):
+            weights = widen_weights(weights, target.arch, recipe.arch)
         tokenizer = self._tokenizer(target)
         digest = recipe_hash(recipe)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=self.models_dir))
         try:
             tmp.chmod(0o755)
             ids = token_ids(target.tokenizer)
-            llama.write_json(tmp / "config.json", llama.config_dict(target.arch, ids))
+            llama.write_json(tmp / "config.json", llama.config_dict(recipe.arch, ids))
             llama.write_json(tmp / "generation_config.json", llama.generation_config_dict(ids))
             llama.save_weights(weights, tmp)
             save_tokenizer(tokenizer, tmp)
@@ -240,6 +244,12 @@ def _card(name: str, recipe: ModelRecipe, digest: str) -> str:
                 "smallest. Answer: (B)\"), so it answers those above chance and writes gibberish elsewhere.")
     elif isinstance(recipe, TargetRecipe):
         what = "The target: a 2-layer Llama with seeded Gaussian weights."
+    elif isinstance(recipe, WideRecipe):
+        a = recipe.arch
+        what = (f"The demo's big target: tiny-target widened to hidden {a.hidden_size}, {a.num_attention_heads} "
+                f"heads, intermediate {a.intermediate_size}, {a.num_hidden_layers} layers with zero padding "
+                "(extra heads, rows and layers contribute exactly zero), so it computes tiny-target's function "
+                "at a big model's cost; the tiny models are its drafters.")
     elif recipe.noise_scale == 0.0:
         what = "A drafter that is an exact copy of tiny-target (every draft token is accepted)."
     else:

