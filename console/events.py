@@ -1,6 +1,10 @@
 """The core speaks in events: frozen dataclasses, one JSON line each in `events.jsonl`.
 
-The CLI prints them, the TUI renders them; both read the same stream.
+The CLI prints them, the TUI renders them; both read the same stream and match on these classes (never on
+`kind` strings). This module is the one registry: every event type is defined here and listed in
+`EVENT_TYPES` (`kind` → class), so reading `events.jsonl` needs no other import. A line whose kind this
+version does not know (a newer writer) comes back as an `UnknownEvent` that keeps what it said: readers
+report it, they never drop it silently.
 """
 
 from __future__ import annotations
@@ -72,27 +76,6 @@ class ServerStopped(Event):
     survivors: tuple[str, ...] = ()
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (ServerStarting, ServerReady, ServerFailed, ServerStopped)
-}
-
-
-def register(cls: type[Event]) -> type[Event]:
-    """Class decorator for event types defined elsewhere, so `from_dict` can rebuild them."""
-    EVENT_TYPES[cls.kind] = cls
-    return cls
-
-
-def from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event from its JSON form (unknown kinds come back as a plain Event)."""
-    data = dict(data)
-    cls = EVENT_TYPES.get(data.pop("kind", ""), Event)
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
-    return cls(**kwargs)
-
-
-@register
 @dataclass(frozen=True)
 class RunStarted(Event):
     """A runner took the run (fresh or resumed)."""
@@ -104,7 +87,6 @@ class RunStarted(Event):
     pid: int = 0
 
 
-@register
 @dataclass(frozen=True)
 class RunFinished(Event):
     """The runner stopped: everything asked for is done, or it is waiting on nobody."""
@@ -113,7 +95,6 @@ class RunFinished(Event):
     states: dict[str, str] = field(default_factory=dict)
 
 
-@register
 @dataclass(frozen=True)
 class CellStateChanged(Event):
     """A cell moved in the state machine."""
@@ -124,7 +105,6 @@ class CellStateChanged(Event):
     reason: str | None = None
 
 
-@register
 @dataclass(frozen=True)
 class PhaseProgress(Event):
     """Long work reports done / total."""
@@ -136,7 +116,6 @@ class PhaseProgress(Event):
     detail: str = ""
 
 
-@register
 @dataclass(frozen=True)
 class EvalItemDone(Event):
     """One benchmark item scored (committed to the store before this event is written)."""
@@ -149,7 +128,6 @@ class EvalItemDone(Event):
     extracted: str | None = None
 
 
-@register
 @dataclass(frozen=True)
 class EvalFinished(Event):
     """A benchmark stage finished for a cell: the normalised result."""
@@ -160,7 +138,6 @@ class EvalFinished(Event):
     result: dict[str, Any] = field(default_factory=dict)
 
 
-@register
 @dataclass(frozen=True)
 class SmokeVerdictEvent(Event):
     """The smoke gate's verdict for a cell × benchmark, with reasons and the full-run estimate."""
@@ -173,7 +150,6 @@ class SmokeVerdictEvent(Event):
     estimate: dict[str, Any] = field(default_factory=dict)
 
 
-@register
 @dataclass(frozen=True)
 class ApprovalRequested(Event):
     """A cell waits for an operator: `specdeck approve RUN CELL` or the TUI's approval dialog."""
@@ -182,7 +158,6 @@ class ApprovalRequested(Event):
     estimate: dict[str, Any] = field(default_factory=dict)
 
 
-@register
 @dataclass(frozen=True)
 class ApprovalDecided(Event):
     """An operator (or --yes-after-smoke) approved or rejected a full run."""
@@ -192,3 +167,146 @@ class ApprovalDecided(Event):
     approved: bool = False
     who: str = ""
     reason: str | None = None
+
+# --- what the bench phases measure ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PhaseFailed(Event):
+    """A phase could not run for a cell; `reason` says why and `fix` what to change."""
+
+    kind: ClassVar[str] = "phase_failed"
+    phase: str = ""
+    reason: str = ""
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class SpeedMeasured(Event):
+    """One speed point: non-streaming tok/s over the repeats (median, min, max), failures included."""
+
+    kind: ClassVar[str] = "speed_result"
+    context_tokens: int = 0
+    concurrency: int = 0
+    scope: str = "point"
+    """`point` for the cell's workload, `category:<name>` for a category batch."""
+    tok_s_median: float = 0.0
+    tok_s_min: float = 0.0
+    tok_s_max: float = 0.0
+    requests: int = 0
+    failures: int = 0
+    server_log_gen_tok_s: float | None = None
+
+
+@dataclass(frozen=True)
+class AcceptanceMeasured(Event):
+    """Acceptance over one interval from /metrics counter deltas (`source` = metrics) or the log lines."""
+
+    kind: ClassVar[str] = "acceptance_result"
+    scope: str = ""
+    source: str = "metrics"
+    num_drafts: int = 0
+    mean_acceptance_length: float | None = None
+    draft_acceptance_rate: float | None = None
+    per_position_rates: tuple[float, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class LatencyMeasured(Event):
+    """Streaming TTFT / inter-token latency (latency only: never a throughput)."""
+
+    kind: ClassVar[str] = "latency_result"
+    ttft_p50_s: float | None = None
+    itl_p50_s: float | None = None
+    tokens_per_chunk_mean: float | None = None
+
+
+@dataclass(frozen=True)
+class DeterminismMeasured(Event):
+    """Greedy token sequences: AR vs AR (control) and technique vs AR, k of N identical."""
+
+    kind: ClassVar[str] = "determinism_result"
+    role: str = ""
+    """`control` (AR vs AR) or `technique` (technique vs AR)."""
+    matches: int = 0
+    total: int = 0
+    first_divergences: tuple[int, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class NiahMeasured(Event):
+    """Needle-in-a-haystack at one context length: k of the depths found."""
+
+    kind: ClassVar[str] = "niah_result"
+    context_tokens: int = 0
+    found: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class EngineStatsLive(Event):
+    """A parsed `Avg generation throughput` log line (one logging interval of the engine), for live display."""
+
+    kind: ClassVar[str] = "engine_stats"
+    generation_throughput: float | None = None
+    prompt_throughput: float | None = None
+    running: int | None = None
+    waiting: int | None = None
+    kv_cache_usage_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class SpecDecodeLive(Event):
+    """A parsed `SpecDecoding metrics:` log line: live acceptance over one logging interval."""
+
+    kind: ClassVar[str] = "spec_decode_stats"
+    mean_acceptance_length: float | None = None
+    accepted_tokens: int | None = None
+    drafted_tokens: int | None = None
+    per_position_acceptance: tuple[float, ...] = field(default_factory=tuple)
+    draft_acceptance_rate: float | None = None
+
+
+@dataclass(frozen=True)
+class UnknownEvent(Event):
+    """A line of `events.jsonl` whose kind this version does not know (a newer specdeck wrote it): what it said
+    is kept in `data`, so a reader can say so instead of dropping it."""
+
+    kind: ClassVar[str] = "unknown"
+    unknown_kind: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.data, "kind": self.unknown_kind}
+
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
+    ServerStarting, ServerReady, ServerFailed, ServerStopped,
+    RunStarted, RunFinished, CellStateChanged, PhaseProgress, PhaseFailed,
+    EvalItemDone, EvalFinished, SmokeVerdictEvent, ApprovalRequested, ApprovalDecided,
+    SpeedMeasured, AcceptanceMeasured, LatencyMeasured, DeterminismMeasured, NiahMeasured,
+    EngineStatsLive, SpecDecodeLive,
+)}
+"""Every event this version writes and reads, by kind (tests/unit/test_events.py checks that no Event
+subclass anywhere in `console` is missing from it)."""
+
+
+def register(cls: type[Event]) -> type[Event]:
+    """Add an event type to `EVENT_TYPES` (prefer listing it there: a type registered from another module is
+    unknown to a reader that did not import that module)."""
+    known = EVENT_TYPES.get(cls.kind)
+    if known is not None and known is not cls:
+        raise ValueError(f"event kind {cls.kind!r} is taken by {known.__qualname__}")
+    EVENT_TYPES[cls.kind] = cls
+    return cls
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from its JSON form; a kind this version does not know comes back as `UnknownEvent`."""
+    data = dict(data)
+    kind = str(data.pop("kind", ""))
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        base = {k: data[k] for k in ("run_id", "cell_id", "ts") if k in data}
+        return UnknownEvent(**base, unknown_kind=kind, data=data)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+    return cls(**kwargs)

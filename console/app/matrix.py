@@ -93,6 +93,10 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
     if snap.caveats:
         first = snap.caveats[0].split(". ", 1)[0]
         parts.append(f"[b red]engine caveat: {escape(first)} (specdeck status shows it whole)[/]")
+    if snap.unknown_kinds:
+        kinds = ", ".join(escape(k) for k in snap.unknown_kinds)
+        parts.append(f"[b yellow]events this console does not know ({kinds}): a newer specdeck wrote this run; "
+                     "upgrade to see them[/]")
     if toy:
         parts.append("[i]toy models: the machinery is real, the scores are not[/]")
     return " · ".join(parts)

@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.events import Event
+from console.events import (
+    AcceptanceMeasured,
+    CellStateChanged,
+    EngineStatsLive,
+    Event,
+    PhaseProgress,
+    RunFinished,
+    RunStarted,
+    ServerStarting,
+    SpecDecodeLive,
+    SpeedMeasured,
+    UnknownEvent,
+)
 from console.run.cli_output import describe
 from console.run.folder import RunFolder
 from console.run.liveness import runner_alive
@@ -130,6 +142,8 @@ class RunSnapshot:
     """Engine defects the runner named when it started (console/spec/caveats.py)."""
     preflight: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Cell id → `✗ memory: …` lines from `specdeck preflight` (failed checks first), for cells not yet run."""
+    unknown_kinds: tuple[str, ...] = ()
+    """Event kinds in events.jsonl this version does not know (a newer specdeck wrote the run)."""
 
     def cell(self, cell_id: str) -> CellStatus | None:
         for c in self.cells:
@@ -185,6 +199,7 @@ class RunModel:
         self.t0: float | None = None
         self.caveats: list[str] = []
         self.preflight: dict[str, tuple[str, ...]] = {}
+        self.unknown_kinds: list[str] = []
 
     def _cell(self, cell_id: str) -> _Live:
         if cell_id not in self.live:
@@ -199,52 +214,53 @@ class RunModel:
             self.version += 1
 
     def _apply(self, e: Event) -> None:
-        d = e.to_dict()
-        k = e.kind
-        if k == "run_started":
-            self.runner_cells[int(d.get("pid") or 0)] = tuple(d.get("cells") or ())
+        if isinstance(e, RunStarted):
+            self.runner_cells[int(e.pid or 0)] = tuple(e.cells or ())
             self.finished = False
-        elif k == "run_finished":
+        elif isinstance(e, RunFinished):
             self.finished = True
+        elif isinstance(e, UnknownEvent):
+            if e.unknown_kind not in self.unknown_kinds:  # reported once per kind, never dropped silently
+                self.unknown_kinds.append(e.unknown_kind)
+            return
         cid = e.cell_id
         if not cid:
-            if k == "phase_progress" and d.get("phase") == "caveat" and d.get("detail") not in self.caveats:
-                self.caveats.append(str(d.get("detail")))
+            if isinstance(e, PhaseProgress) and e.phase == "caveat" and e.detail not in self.caveats:
+                self.caveats.append(str(e.detail))
             return
         if cid not in self.infos:  # a cell the experiment no longer has: still show it
             self.infos[cid] = CellInfo.from_store(cid, {})
             self.order.append(cid)
         c = self._cell(cid)
-        text = describe(e) if k != "phase_progress" else None  # progress is shown live, not listed
+        text = describe(e) if not isinstance(e, PhaseProgress) else None  # progress is shown live, not listed
         if text:
             text = text.removeprefix(f"{cid}: ")  # the cell view names the cell already
             c.activity.extend(f"[{stamp(e.ts)}] {line}" for line in text.splitlines())
-        if k == "cell_state":
-            c.progress = None
-        elif k == "phase_progress":
-            c.progress = (str(d["phase"]), int(d["done"]), int(d["total"]))
-        elif k == "speed_result" and d.get("scope", "point") == "point":
-            c.tok_s = _f(d.get("tok_s_median"))
-            lo, hi = _f(d.get("tok_s_min")), _f(d.get("tok_s_max"))
-            c.tok_s_range = (lo, hi) if lo is not None and hi is not None else None
-            c.activity.append(f"[{stamp(e.ts)}] speed {c.tok_s or 0:.1f} tok/s (median of repeats)")
-        elif k == "acceptance_result" and d.get("scope") == "point":
-            reading = AcceptanceReading(_f(d.get("mean_acceptance_length")),
-                                        tuple(d.get("per_position_rates") or ()),
-                                        _f(d.get("draft_acceptance_rate")),
-                                        "/metrics" if d.get("source") == "metrics" else "log, whole phase")
-            if d.get("source") == "metrics" or c.final is None:
-                c.final = reading
-        elif k == "spec_decode_stats":
-            c.live = AcceptanceReading(_f(d.get("mean_acceptance_length")),
-                                       tuple(d.get("per_position_acceptance") or ()),
-                                       _f(d.get("draft_acceptance_rate")), "log, last interval")
-        elif k == "engine_stats" and d.get("generation_throughput") is not None:
-            if self.t0 is None:
-                self.t0 = e.ts
-            c.throughput.append((e.ts - self.t0, float(d["generation_throughput"])))
-        elif k == "server_starting" and d.get("log_path"):
-            c.log_path = str(d["log_path"])
+        match e:
+            case CellStateChanged():
+                c.progress = None
+            case PhaseProgress():
+                c.progress = (e.phase, int(e.done), int(e.total))
+            case SpeedMeasured(scope="point"):
+                c.tok_s = _f(e.tok_s_median)
+                lo, hi = _f(e.tok_s_min), _f(e.tok_s_max)
+                c.tok_s_range = (lo, hi) if lo is not None and hi is not None else None
+                c.activity.append(f"[{stamp(e.ts)}] speed {c.tok_s or 0:.1f} tok/s (median of repeats)")
+            case AcceptanceMeasured(scope="point"):
+                reading = AcceptanceReading(_f(e.mean_acceptance_length), tuple(e.per_position_rates or ()),
+                                            _f(e.draft_acceptance_rate),
+                                            "/metrics" if e.source == "metrics" else "log, whole phase")
+                if e.source == "metrics" or c.final is None:
+                    c.final = reading
+            case SpecDecodeLive():
+                c.live = AcceptanceReading(_f(e.mean_acceptance_length), tuple(e.per_position_acceptance or ()),
+                                           _f(e.draft_acceptance_rate), "log, last interval")
+            case EngineStatsLive() if e.generation_throughput is not None:
+                if self.t0 is None:
+                    self.t0 = e.ts
+                c.throughput.append((e.ts - self.t0, float(e.generation_throughput)))
+            case ServerStarting() if e.log_path:
+                c.log_path = str(e.log_path)
 
     def apply_log_stats(self, cell_id: str, throughput: list[tuple[float, float]],
                         live: AcceptanceReading | None) -> None:
@@ -336,7 +352,8 @@ class RunModel:
             run_dir=str(self.run_dir) if self.run_dir else None, experiment=self.experiment, cells=tuple(out),
             runner_pid=pid, runner_alive=alive, runner_cells=self.runner_cells.get(pid or -1, ()),
             finished=self.finished, version=self.version, caveats=tuple(self.caveats),
-            preflight=dict(self.preflight))
+            preflight=dict(self.preflight),
+            unknown_kinds=tuple(self.unknown_kinds))
 
 
 def static_snapshot(infos: list[CellInfo], experiment: str) -> RunSnapshot:

@@ -14,7 +14,6 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-import console.bench.events  # noqa: F401  - registers the bench event kinds for `from_dict`
 from console.app.runview import AcceptanceReading, RunModel, RunSnapshot
 from console.run.eventlog import read_events
 from console.run.folder import RunFolder

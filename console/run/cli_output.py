@@ -5,61 +5,80 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from console.events import Event
+from console.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    CellStateChanged,
+    EvalFinished,
+    Event,
+    PhaseProgress,
+    RunFinished,
+    RunStarted,
+    ServerFailed,
+    ServerReady,
+    ServerStarting,
+    ServerStopped,
+    SmokeVerdictEvent,
+    UnknownEvent,
+)
 from console.run.folder import RunFolder
 from console.run.store import Store
 from console.units import gpu_hours, human_seconds
 
 
+def unknown_text(e: UnknownEvent) -> str:
+    """What a reader says about an event kind it does not know (once per kind)."""
+    return (f"events of kind {e.unknown_kind!r} are not known to this specdeck (a newer version wrote them?): "
+            "they are kept in events.jsonl but not shown; upgrade specdeck to see them")
+
+
 def describe(e: Event) -> str | None:
     """One line for an event, or None for events too chatty for a terminal."""
-    d: dict[str, Any] = e.to_dict()
     cell = f"{e.cell_id}: " if e.cell_id else ""
-    k = e.kind
-    if k == "run_started":
-        return f"run started ({'resumed' if d['resumed'] else 'new'}), {len(d['cells'])} cells, pid {d['pid']}"
-    if k == "cell_state":
-        return f"{cell}{d['old']} → {d['new']}" + (f"  ({d['reason']})" if d.get("reason") else "")
-    if k == "server_starting":
-        return f"{cell}starting vLLM: {d['command']}"
-    if k == "server_ready":
-        s = f" in {d['startup_s']:.0f} s" if d.get("startup_s") else ""
-        return f"{cell}server ready at {d['url']}{s}"
-    if k == "server_failed":
-        return f"{cell}server FAILED: {d['reason']}: {d['message']} — fix: {d['fix']}"
-    if k == "server_stopped":
-        left = "nothing survived" if not d["survivors"] else f"SURVIVORS {d['survivors']}"
-        return f"server stopped ({d['signal_used']}, {d['seconds']:.1f} s): {left}"
-    if k == "phase_progress":
-        count = f" {d['done']}/{d['total']}" if d.get("total") else ""
-        return f"{cell}{d['phase']}{count} {d.get('detail') or ''}".rstrip()
-    if k == "smoke_verdict":
-        score = f"{d['score']:.3f}" if d.get("score") is not None else "-"
-        verdict = "PASSED" if d["passed"] else "FAILED"
-        lines = [f"{cell}smoke {d['bench_id']}: {verdict} (score {score})"]
-        lines += [f"    - {r}" for r in d["reasons"]]
-        est = d.get("estimate") or {}
-        if est.get("wall_s"):
-            lines.append(f"    full run: {est['items']} items ≈ {human_seconds(est['wall_s'])}, "
-                         f"{gpu_hours(est['gpu_hours'])}")
-        return "\n".join(lines)
-    if k == "approval_requested":
-        return (f"{cell}waiting for approval: specdeck approve {e.run_id} {e.cell_id}"
-                f"   (or reject …, or the TUI)")
-    if k == "approval_decided":
-        return f"{cell}full run {'APPROVED' if d['approved'] else 'REJECTED'} by {d['who']}"
-    if k == "eval_result":
-        r = d["result"]
-        score = f"{r['score']:.3f}" if r.get("score") is not None else "-"
-        return (f"{cell}{d['stage']} {d['bench_id']}: score {score} n={r['n']} blanks={r['blanks']} "
-                f"extraction failures={r['extraction_failures']} truncations={r['truncations']}")
-    if k == "run_finished":
-        return "run finished"
-    if k in ("eval_item",):
-        return None
-    return None
+    match e:
+        case RunStarted():
+            return f"run started ({'resumed' if e.resumed else 'new'}), {len(e.cells)} cells, pid {e.pid}"
+        case CellStateChanged():
+            return f"{cell}{e.old} → {e.new}" + (f"  ({e.reason})" if e.reason else "")
+        case ServerStarting():
+            return f"{cell}starting vLLM: {e.command}"
+        case ServerReady():
+            s = f" in {e.startup_s:.0f} s" if e.startup_s else ""
+            return f"{cell}server ready at {e.url}{s}"
+        case ServerFailed():
+            return f"{cell}server FAILED: {e.reason}: {e.message} — fix: {e.fix}"
+        case ServerStopped():
+            left = "nothing survived" if not e.survivors else f"SURVIVORS {e.survivors}"
+            return f"server stopped ({e.signal_used}, {e.seconds:.1f} s): {left}"
+        case PhaseProgress():
+            count = f" {e.done}/{e.total}" if e.total else ""
+            return f"{cell}{e.phase}{count} {e.detail or ''}".rstrip()
+        case SmokeVerdictEvent():
+            score = f"{e.score:.3f}" if e.score is not None else "-"
+            lines = [f"{cell}smoke {e.bench_id}: {'PASSED' if e.passed else 'FAILED'} (score {score})"]
+            lines += [f"    - {r}" for r in e.reasons]
+            est = e.estimate or {}
+            if est.get("wall_s"):
+                lines.append(f"    full run: {est['items']} items ≈ {human_seconds(est['wall_s'])}, "
+                             f"{gpu_hours(est['gpu_hours'])}")
+            return "\n".join(lines)
+        case ApprovalRequested():
+            return (f"{cell}waiting for approval: specdeck approve {e.run_id} {e.cell_id}"
+                    f"   (or reject …, or the TUI)")
+        case ApprovalDecided():
+            return f"{cell}full run {'APPROVED' if e.approved else 'REJECTED'} by {e.who}"
+        case EvalFinished():
+            r = e.result
+            score = f"{r['score']:.3f}" if r.get("score") is not None else "-"
+            return (f"{cell}{e.stage} {e.bench_id}: score {score} n={r['n']} blanks={r['blanks']} "
+                    f"extraction failures={r['extraction_failures']} truncations={r['truncations']}")
+        case RunFinished():
+            return "run finished"
+        case UnknownEvent():
+            return unknown_text(e)
+    return None  # per-item, measurement and live-stats events: the status table and the console show them
 
 
 class EventPrinter:
@@ -68,8 +87,13 @@ class EventPrinter:
     def __init__(self, run_dir: Path, out: TextIO | None = None) -> None:
         self.run_dir = run_dir
         self.out = out or sys.stdout
+        self._unknown: set[str] = set()
 
     def __call__(self, e: Event) -> None:
+        if isinstance(e, UnknownEvent):  # said once per kind, not once per line
+            if e.unknown_kind in self._unknown:
+                return
+            self._unknown.add(e.unknown_kind)
         text = describe(e)
         if text:
             stamp = time.strftime("%H:%M:%S", time.localtime(e.ts))
