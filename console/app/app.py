@@ -80,6 +80,8 @@ class SpecdeckApp(App[None]):
         self.push_screen(PickerScreen(self.settings))
         if self.target is not None:
             self.open_target(self.target)
+        if self.live:  # queued starts must not wait for the run to change: the last change may have come
+            self.set_interval(0.5, self.tick_session)  # while the finishing runner was still alive
         self.call_after_refresh(self.freeze_heap)
 
     def freeze_heap(self) -> None:
@@ -260,13 +262,18 @@ class SpecdeckApp(App[None]):
 
     def on_run_updated(self, message: RunUpdated) -> None:
         self.snapshot = message.snapshot
-        if self.session is not None:
-            started = self.session.tick(self.snapshot)
-            if started:
-                self.notify(started)
-            for failure in self.launcher.take_failures():
-                self.notify(failure, severity="error", timeout=20)
+        self.tick_session()
         self.show_view()
+
+    def tick_session(self) -> None:
+        """Start the next queued runner if nobody owns the run now; report runners that died."""
+        if self.session is None:
+            return
+        started = self.session.tick(self.snapshot)
+        if started:
+            self.notify(started)
+        for failure in self.launcher.take_failures():
+            self.notify(failure, severity="error", timeout=20)
 
     def on_log_arrived(self, message: LogArrived) -> None:
         watcher, reader = self.watcher, self._log_reader
