@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,27 @@ def missing_nltk_data(task: str, include_path: str | None = None) -> list[str]:
     from console.preflight.benchmarks import nltk_present
 
     info = lt.find_task(task, include_path)
-    wanted = {r for leaf in info.leaves[:60] for r in lt.task_needs(leaf).nltk_data}
+    wanted: set[str] = set()
+    for leaf in info.leaves[:60]:
+        wanted |= set(lt.task_needs(leaf).nltk_data)
+        included = _included_yaml(leaf.yaml_path)  # a local task that includes the installed one
+        if included is not None:
+            wanted |= set(lt.task_needs(replace(leaf, yaml_path=included)).nltk_data)
     return sorted(r for r in wanted if not nltk_present(r))
+
+
+def _included_yaml(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    try:
+        m = re.search(r"^include\s*:\s*['\"]?([^'\"\n#]+?)['\"]?\s*(#.*)?$", path.read_text(encoding="utf-8"), re.M)
+    except OSError:
+        return None
+    if not m:
+        return None
+    target = Path(m.group(1).strip())
+    target = target if target.is_absolute() else path.parent / target
+    return target if target.is_file() else None
 
 
 def is_local_task(task: str) -> bool:
@@ -242,8 +262,6 @@ class LmEval:
 
 
 def _with_extra(result: EvalResult, extra: dict[str, Any]) -> EvalResult:
-    from dataclasses import replace
-
     return replace(result, extra={**result.extra, **extra})
 
 

@@ -250,3 +250,16 @@ def test_ifeval_with_punkt_tab_starts_lm_eval(tmp_path: Path, monkeypatch: pytes
         lmeval.LmEval().run(b, TARGET, stage="smoke", limit=5, generation=GEN, out_dir=tmp_path, skip_ids=set(),
                             on_item=lambda _i: None)
     assert len(calls) == 1
+
+
+def test_a_local_task_that_includes_ifeval_needs_punkt_tab_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nltk
+
+    from console.preflight.lmeval_tasks import tasks_root
+
+    root = tasks_root()
+    assert root is not None
+    (tmp_path / "ifeval_local.yaml").write_text(
+        f"include: {root / 'ifeval' / 'ifeval.yaml'}\ntask: ifeval_local\ndataset_path: json\n", encoding="utf-8")
+    monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "empty")])
+    assert lmeval.missing_nltk_data("ifeval_local", str(tmp_path)) == ["punkt_tab"]
