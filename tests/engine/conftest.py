@@ -45,7 +45,7 @@ def models_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def demo(models_dir: Path) -> LoadedExperiment:
-    return load_experiment(ROOT / "experiments" / "demo.toml")
+    return load_experiment(ROOT / "experiments" / "tiny.toml")  # the 2-layer models: a server, quickly
 
 
 @pytest.fixture(scope="session")

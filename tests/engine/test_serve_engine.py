@@ -120,7 +120,7 @@ def test_port_in_use_is_classified(demo, models_dir, tmp_path) -> None:
 def test_specdeck_serve_until_ctrl_c(tmp_path, models_dir) -> None:
     env = {**os.environ, "SPECDECK_RUNS_DIR": str(tmp_path / "runs"), "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "console.cli", "serve", str(ROOT / "experiments/demo.toml"),
+        [sys.executable, "-m", "console.cli", "serve", str(ROOT / "experiments/tiny.toml"),
          "--cell", "tiny.bf16.ar.short.c1", "--stats-every", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
         # started the way `cmd &` starts it in a non-interactive shell (CI scripts, nohup): SIGINT ignored.

@@ -15,7 +15,7 @@ from console.spec.loader import load_experiment
 
 from .test_bench_fake_vllm import FakeVllm, fake_vllm  # noqa: F401 - fixture
 
-DEMO = Path(__file__).resolve().parents[2] / "experiments" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[2] / "experiments" / "tiny.toml"
 
 
 class FakePool:

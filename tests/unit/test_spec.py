@@ -49,11 +49,16 @@ def problems_of(write_toml, text: str) -> list[str]:
 
 
 def test_shipped_experiments_validate() -> None:
-    demo = load_experiment(ROOT / "experiments/demo.toml")
-    ids = [c.id for c in demo.cells]
+    tiny = load_experiment(ROOT / "experiments/tiny.toml")
+    ids = [c.id for c in tiny.cells]
     assert "tiny.bf16.ar.short.c1" in ids and "tiny.bf16.draft-noisy-k4.8k.c1" in ids
     assert len(ids) == 12 and not any(i.endswith(".8k.c16") for i in ids)  # the exclude rule
-    assert {c.technique.method for c in demo.cells} == {"ar", "draft_model", "ngram"}
+    assert {c.technique.method for c in tiny.cells} == {"ar", "draft_model", "ngram"}
+    demo = load_experiment(ROOT / "experiments/demo.toml")  # the widened target, with one k sweep
+    sweep = sorted(c.technique.k for c in demo.cells if c.sweep == "draft-noisy" and c.concurrency == 1
+                   and c.context.label == "short")
+    assert sweep == [1, 2, 4, 8] and "wide.bf16.draft-noisy-k4.short.c8" in {c.id for c in demo.cells}
+    assert {c.model.path for c in demo.cells} == {"@models/wide-target"}
     study = load_experiment(ROOT / "experiments/study-h100.toml")
     by_id = {c.id: c for c in study.cells}
     # The study's per-cell serving settings, disclosed per cell.
