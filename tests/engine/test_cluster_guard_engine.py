@@ -27,7 +27,7 @@ OWNER = textwrap.dedent("""
     from console.serve.server import free_port, new_api_key, start_server
     from console.spec.loader import load_experiment
 
-    exp = load_experiment(Path(sys.argv[1]) / "experiments" / "demo.toml")
+    exp = load_experiment(Path(sys.argv[1]) / "experiments" / "tiny.toml")  # the 2-layer models: quick
     cell = exp.cell("tiny.bf16.ar.short.c1")
     plan = build_launch(cell, port=free_port(), api_key=new_api_key(), base_dir=exp.base_dir,
                         models_dir=Path(sys.argv[2]))
