@@ -363,7 +363,8 @@ not cost a second per rule (the rules are alternations that Python's `re` scans 
 
 
 def _clean(line: str) -> str:
-    return _ANSI.sub("", line[:MAX_LINE_CHARS]).rstrip("\r\n")
+    line = line[:MAX_LINE_CHARS]
+    return (_ANSI.sub("", line) if "\x1b" in line else line).rstrip("\r\n")
 
 
 def _body(line: str) -> str:
@@ -434,7 +435,7 @@ def classify_failure(lines: Iterable[str], exit_code: int | None = None) -> Star
         if best is not None and len(following) < 2:
             following.append(line)
         body = _body(line)
-        if _SHUTDOWN.search(body):
+        if ("hutdown" in body or "signal=" in body) and _SHUTDOWN.search(body):  # `in` first: C speed
             shutting_down = True
         if shutting_down:
             continue
