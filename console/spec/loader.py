@@ -187,8 +187,7 @@ def parse_experiment(text: str, file: str) -> tuple[schema.Experiment | None, li
     try:
         data = tomllib.loads(text)
     except RecursionError:
-        line = _deepest_line(text)
-        return None, [Problem(file, line, "", f"nested more than {MAX_DEPTH} arrays or tables deep: "
+        return None, [Problem(file, _deepest_line(text), "", f"nested more than {MAX_DEPTH} arrays or tables deep: "
                               "not an experiment; flatten it")]
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from console.spec.schema import Experiment, Rule
 
@@ -32,7 +32,7 @@ def _known(field: str, universe: Iterable[Mapping[str, str]]) -> list[str]:
     return list(dict.fromkeys(v[k] for v in universe for k in keys if k in v))
 
 
-def unmatched(rule: Rule, universe: list[Mapping[str, str]], what: str) -> tuple[str | None, str] | None:
+def unmatched(rule: Rule, universe: Sequence[Mapping[str, str]], what: str) -> tuple[str | None, str] | None:
     """None when the rule matches at least one of `universe`; else (the field to blame, the message)."""
     if any(rule_matches(rule, v) for v in universe):
         return None
