@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from console.redact import redact_env
 from console.results.columns import normalize, read_csv, write_csv
 
 if sys.version_info >= (3, 11):
@@ -36,7 +37,7 @@ def _identity(cell: dict[str, Any], run_id: str, meta: dict[str, Any]) -> dict[s
         "technique": cell.get("method"), "k": cell.get("k") or None, "sweep": cell.get("sweep"),
         "context": cell.get("context"),
         "context_tokens": cell.get("context_tokens"), "concurrency": cell.get("concurrency"),
-        "serving_args": json.dumps({"vllm_args": cell.get("vllm_args", []), "env": cell.get("env", {}),
+        "serving_args": json.dumps({"vllm_args": cell.get("vllm_args", []), "env": redact_env(cell.get("env", {})),
                                     **({"vllm_ref": cell["vllm_ref"]} if cell.get("vllm_ref") else {})}),
         "vllm_version": meta.get("vllm_version"), "device_name": meta.get("device_name"),
         "source": "specdeck", "notes": "toy model" if cell.get("toy") else None,

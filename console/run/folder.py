@@ -7,6 +7,7 @@
       experiment.resolved.toml   every cell with its exact serving settings (console/run/resolved.py)
       results_consolidated.csv   the run's master rows (console/results/consolidate.py)
       runner.log                 a detached runner's output
+      api_key                    the run's key to its vLLM servers (0600: the owner only)
       cells/<cell>/              per-cell files (speed.json, server.log link, eval outputs)
       servers/                   server logs, one per serving config
 
@@ -15,6 +16,7 @@ Every module that needs one of these paths asks a `RunFolder` for it, so the lay
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +31,7 @@ RESOLVED = "experiment.resolved.toml"
 CONSOLIDATED = "results_consolidated.csv"
 CELLS = "cells"
 RUNNER_LOG = "runner.log"
+API_KEY = "api_key"
 SERVERS = "servers"
 
 
@@ -93,6 +96,28 @@ class RunFolder:
     @property
     def servers_dir(self) -> Path:
         return self.path / SERVERS
+
+    @property
+    def api_key_path(self) -> Path:
+        return self.path / API_KEY
+
+    def api_key(self) -> str:
+        """The run's key to its vLLM servers, made once and kept in a file only the owner can read (0600), so a
+        resumed runner can still talk to a server it adopts; never in the store, events or logs."""
+        from console.serve.server import new_api_key
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.api_key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = self.api_key_path.read_text(encoding="utf-8").strip()
+            if key:
+                return key
+            fd = os.open(self.api_key_path, os.O_WRONLY | os.O_TRUNC)  # empty: a crash between create and write
+        key = new_api_key()
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(key + "\n")
+        return key
 
     def is_run(self) -> bool:
         """A run folder: it has a store (a run that got as far as opening one)."""

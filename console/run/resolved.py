@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from console.redact import looks_secret, redact_env
 from console.run.folder import EXPERIMENT_COPY as COPY
 from console.run.folder import RESOLVED
 from console.serve.argv import serving_args, serving_env
@@ -45,7 +46,7 @@ def resolved_toml(exp: LoadedExperiment, models_dir: Path | None = None) -> str:
             "context": c.context.label, "context_tokens": c.context.tokens, "concurrency": c.concurrency,
             "serving_key": c.serving_key,
             "vllm_args": serving_args(c, exp.base_dir, models_dir),
-            "env": serving_env(c),
+            "env": redact_env(serving_env(c)),  # an HF_TOKEN reaches the server, not this file
         }
         if c.sweep:
             row["sweep"] = c.sweep  # the k sweep this cell is one point of (results draw it as a curve)
@@ -67,6 +68,8 @@ def freeze(exp: LoadedExperiment, run_dir: Path, models_dir: Path | None = None)
     if not copy.exists():
         tmp = copy.with_suffix(".tmp")
         shutil.copyfile(exp.path, tmp)
+        if any(looks_secret(name) for c in exp.cells for name in (c.serving.env or {})):
+            os.chmod(tmp, 0o600)  # resume serves from this copy, so its secret env values stay: owner only
         os.replace(tmp, copy)  # atomic: a kill never leaves half a copy that resume would trust
     tmp = run_dir / (RESOLVED + ".tmp")
     tmp.write_text(resolved_toml(exp, models_dir), encoding="utf-8")

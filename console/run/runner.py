@@ -37,7 +37,7 @@ from console.run.resolved import freeze
 from console.run.states import CAN_RERUN_SMOKE, CellState
 from console.run.store import Decision, Store
 from console.serve.pool import ServerPool
-from console.serve.server import Server, ServerStartError, new_api_key
+from console.serve.server import Server, ServerStartError
 from console.spec.caveats import engine_caveats, installed_engine
 from console.spec.cells import Cell
 from console.spec.loader import LoadedExperiment
@@ -196,7 +196,7 @@ class Runner:
         beat = threading.Thread(target=self._heartbeat, daemon=True)
         beat.start()
         if self.pool is None:
-            self.pool = ServerPool(self.run_dir, run_id=self.run_id, api_key=new_api_key(),
+            self.pool = ServerPool(self.run_dir, run_id=self.run_id, api_key=self.folder.api_key(),
                                    base_dir=self.exp.base_dir, models_dir=self.opt.models_dir,
                                    on_event=self.emit, registry=self.store)
             for note in self.pool.adopt_or_reap():

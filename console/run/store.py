@@ -395,9 +395,12 @@ class Store:
 
     # --- servers this run started (so a resumed runner can adopt or reap them) -----------------------------
     def record_server(self, key: str, pgid: int, base_url: str, api_key: str | None, log_path: str | None) -> None:
+        """Remember a server this run started. Its key is not stored (state.sqlite is as readable as the run
+        folder): the runner keeps it in the run's 0600 `api_key` file (RunFolder.api_key)."""
+        del api_key
         with self.tx() as c:
-            c.execute("INSERT OR REPLACE INTO servers VALUES (?, ?, ?, ?, ?, ?)",
-                      (key, pgid, base_url, api_key, log_path, time.time()))
+            c.execute("INSERT OR REPLACE INTO servers VALUES (?, ?, ?, NULL, ?, ?)",
+                      (key, pgid, base_url, log_path, time.time()))
 
     def forget_server(self, key: str) -> None:
         with self.tx() as c:

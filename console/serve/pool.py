@@ -123,7 +123,8 @@ class ServerPool:
         for rec in self.registry.recorded_servers():
             key, pgid = rec["serving_key"], int(rec["pgid"])
             log = Path(rec["log_path"]) if rec["log_path"] else None
-            server = Server(rec["base_url"], rec["api_key"], log, pgid=pgid)
+            # the key: this pool's (the run's key file); a store from before keys left it kept it in the row
+            server = Server(rec["base_url"], rec["api_key"] or self.api_key, log, pgid=pgid)
             if group_members(pgid) and server.healthy() and len(self.live) < self.max_live:
                 self.live[key] = server
                 done.append(f"adopted the server left running by a previous runner (pgid {pgid})")

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from console.serve.argv import LaunchPlan
+from console.serve.argv import API_KEY_ENV, LaunchPlan
 
 VLLM_PROCESS_PREFIX = "VLLM::"
 """vLLM renames its children `VLLM::EngineCore`, `VLLM::Worker`, …"""
@@ -218,6 +218,8 @@ def start_server(
     as soon as the process exits or logs a fatal line; on timeout the group is stopped."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **(extra_env or {}), **plan.env}
+    env.pop(API_KEY_ENV, None)  # an inherited key would guard the server with a key specdeck does not hold
+    env.update(plan.secret_env)
     env.setdefault("PYTHONUNBUFFERED", "1")
     t0 = time.monotonic()
     with log_path.open("ab") as log:

