@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import shutil
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from console.hub import Hub
@@ -79,6 +80,8 @@ def preflight(exp: LoadedExperiment, *, cells: list[Cell] | None = None, hub: Hu
     report.sections.append(disk_section(sources, list(datasets.values()), hub, cells))
     report.cost = campaign(spec, cells, runs_root=runs_root or default_runs_root(), base_dir=base, bandwidth=bandwidth)
     report.sections.append(cost_section(report.cost, cells))
+    for section in report.sections:  # fixes name this experiment's file, ready to paste
+        section.checks = [replace(c, fix=c.fix.replace(" EXPERIMENT`", f" {exp.path}`")) for c in section.checks]
     return report
 
 

@@ -151,6 +151,7 @@ def test_readable_hub_model_names_its_download_size_and_the_disk_check_counts_it
     report = run(tmp_path, experiment("org/big"), hub=hub)
     check = checks(report, "model")[0]
     assert check.status == OK and "16.0 GiB still to download" in check.what
+    assert f"`specdeck prepare {tmp_path / 'exp.toml'}`" in check.fix  # ready to paste
     assert "org/big (16.0 GiB)" in checks(report, "downloads")[0].what
     assert checks(report, "memory")[0].status == OK  # sized from the remote config.json
 
