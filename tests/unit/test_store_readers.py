@@ -104,6 +104,39 @@ def test_status_and_report_work_on_another_users_read_only_run(finished_run, wit
         shutil.rmtree(base)
 
 
+WATCH = """
+import sys
+from pathlib import Path
+from console.app.runview import RunModel
+from console.app.watcher import RunWatcher
+run = Path(sys.argv[1])
+watcher = RunWatcher(run, RunModel([], "x", run))
+snap, _ = watcher.poll(force=True)
+print(watcher.take_problem(), sorted({c.state for c in snap.cells}))
+"""
+
+
+def test_the_consoles_watcher_reads_a_read_only_run(finished_run) -> None:
+    base = Path(tempfile.mkdtemp(prefix="specdeck-ro-"))
+    try:
+        run = _copy(finished_run, base, with_wal=False)
+        for p in [run, *run.rglob("*")]:
+            if not p.is_symlink():
+                p.chmod(0o555 if p.is_dir() else 0o444)
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
+        if prefix and shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: file modes cannot be enforced here")
+        out = subprocess.run([*prefix, sys.executable, "-c", WATCH, str(run)], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("None [") and "done" in out.stdout  # no problem; the cells as stored
+    finally:
+        for p in [base, *base.rglob("*")]:
+            if not p.is_symlink():
+                p.chmod(0o755)
+        shutil.rmtree(base)
+
+
 def test_a_reader_does_not_wait_behind_a_writer(finished_run, tmp_path, capsys) -> None:
     """The runner holds a write transaction; status answers at once with the last committed state."""
     run = _copy(finished_run, tmp_path)
