@@ -278,12 +278,46 @@ class UnknownEvent(Event):
         return {**self.data, "kind": self.unknown_kind}
 
 
+
+@dataclass(frozen=True)
+class CellsSelected(Event):
+    """The runner took newly selected cells into its run (the console's `s` while it works, or a decision
+    for a cell outside its selection): one runner per run, which grows its selection through the store."""
+
+    kind: ClassVar[str] = "cells_selected"
+    cells: tuple[str, ...] = ()
+    pid: int = 0
+
+
+@dataclass(frozen=True)
+class ApprovalWindowOpened(Event):
+    """A serving config's approval cell waits for the operator and its server stays up until `until` (epoch
+    seconds): an approval before then runs the full run on the warm server; after it, the server is stopped."""
+
+    kind: ClassVar[str] = "approval_window"
+    serving_key: str = ""
+    until: float = 0.0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServerBusy(Event):
+    """A phase that sends requests to the server ran from `started` for `seconds` (speed, smoke:BENCH,
+    full:BENCH): the GPU-busy figure's time with requests in flight."""
+
+    kind: ClassVar[str] = "server_busy"
+    serving_key: str = ""
+    phase: str = ""
+    started: float = 0.0
+    seconds: float = 0.0
+
+
 EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
     ServerStarting, ServerReady, ServerFailed, ServerStopped,
     RunStarted, RunFinished, CellStateChanged, PhaseProgress, PhaseFailed,
     EvalItemDone, EvalFinished, SmokeVerdictEvent, ApprovalRequested, ApprovalDecided,
     SpeedMeasured, AcceptanceMeasured, LatencyMeasured, DeterminismMeasured, NiahMeasured,
-    EngineStatsLive, SpecDecodeLive,
+    EngineStatsLive, SpecDecodeLive, CellsSelected, ApprovalWindowOpened, ServerBusy,
 )}
 """Every event this version writes and reads, by kind (tests/unit/test_events.py checks that no Event
 subclass anywhere in `console` is missing from it)."""

@@ -1,5 +1,5 @@
-"""Starting runners from the console: the same code as `specdeck run … --detach` (its own session, so
-closing the console or losing the SSH connection never stops it).
+"""Starting runners from the console: the core's `console.run.launch.start_detached`, the same code as
+`specdeck run … --detach` (its own session, so closing the console or losing the SSH connection never stops it).
 
 A runner takes one `--cells` glob; `selection_globs` turns a set of selected cells into as few globs as
 match exactly that set (never a cell more), to be run one runner after another.
@@ -7,15 +7,15 @@ match exactly that set (never a cell more), to be run one runner after another.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from console.run.launch import DetachedRunner
 
 
 def _exact(glob: str, selected: set[str], all_ids: Sequence[str]) -> bool:
@@ -80,51 +80,39 @@ class Launcher(Protocol):
 
 
 class DetachedLauncher:
-    """`console.commands.run.detach`: `python -m console.cli ARGV --run-dir RUN` in a new session."""
+    """Runners started by `console.run.launch.start_detached` (what `specdeck run --detach` does)."""
 
     def __init__(self) -> None:
         self.pids: list[int] = []
         self.logs: dict[int, tuple[Path, int]] = {}
         self.failures: list[str] = []
+        self._procs: dict[int, DetachedRunner] = {}
 
     def launch(self, argv: list[str], run_dir: Path) -> Launched:
-        from console.commands.run import detach
+        from console.run.launch import start_detached
 
-        log = run_dir / "runner.log"
-        start = log.stat().st_size if log.exists() else 0
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            detach(list(argv), run_dir)
-        m = re.search(r"pid (\d+)", out.getvalue())
-        pid = int(m.group(1)) if m else None
-        if pid is not None:
-            self.pids.append(pid)
-            self.logs[pid] = (log, start)
-        return Launched(pid, tuple(argv), out.getvalue())
+        started = start_detached(list(argv), run_dir)
+        self.pids.append(started.pid)
+        self.logs[started.pid] = (started.log_path, started.log_offset)
+        self._procs[started.pid] = started
+        return Launched(started.pid, tuple(argv), f"runner started in the background (pid {started.pid})")
 
-    def alive(self) -> bool:
-        import os
-
-        import psutil
-
-        alive = False
+    def running(self) -> list[int]:
+        """Pids of the runners this console started that are still running (exited ones are reaped)."""
+        out = []
         for pid in list(self.pids):
-            code: int | None = None
-            with contextlib.suppress(ChildProcessError, OSError):
-                done, status = os.waitpid(pid, os.WNOHANG)  # reap it if it has exited (it is our child)
-                if done:
-                    code = os.waitstatus_to_exitcode(status)
-            try:
-                running = code is None and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-            except psutil.NoSuchProcess:
-                running = False
-            if running:
-                alive = True
+            code = self._procs[pid].process.poll() if pid in self._procs else 0
+            if code is None:
+                out.append(pid)
                 continue
             self.pids.remove(pid)
-            if code not in (None, 0):
+            self._procs.pop(pid, None)
+            if code != 0:
                 self.failures.append(self._failure(pid, code))
-        return alive
+        return out
+
+    def alive(self) -> bool:
+        return bool(self.running())
 
     def _failure(self, pid: int, code: int) -> str:
         log, start = self.logs.pop(pid, (None, 0))

@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.run.folder import find_run_or_say
+    from console.run.store import DecisionConflict
 
     folder = find_run_or_say(args.run)
     if folder is None:
@@ -47,7 +48,11 @@ def run(args: argparse.Namespace) -> int:
         if r.state.terminal:
             print(f"{r.cell_id}: already {r.state.value}, left as it is")
             continue
-        store.decide(r.cell_id, "cancel", who, reason=args.reason)
+        try:
+            store.decide(r.cell_id, "cancel", who, reason=args.reason)
+        except DecisionConflict as exc:  # cancelled already (pending or taken): said, not recorded twice
+            print(f"{exc}; nothing new recorded")
+            continue
         print(f"{r.cell_id}: cancel recorded ({r.state.value} now)")
     note = "the runner applies it between steps" if store.runner() else \
         f"no runner is active: it applies when the run resumes (`specdeck resume {run_dir}`)"

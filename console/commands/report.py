@@ -65,6 +65,19 @@ def _run_caveats(paths: list[str]) -> list[str]:
     return out
 
 
+def _run_gpu_busy(paths: list[str]) -> list[str]:
+    """How busy each run kept its accelerator (console/run/gpu_busy.py), for the report's notes."""
+    from console.run.gpu_busy import run_gpu_busy
+
+    out: list[str] = []
+    for raw in paths:
+        if (Path(raw) / "events.jsonl").is_file():
+            busy = run_gpu_busy(Path(raw))
+            if busy.starts:
+                out.append(f"run {Path(raw).name}, GPU busy: " + "; ".join(busy.lines()))
+    return out
+
+
 def _load_inputs(paths: list[str], force: bool = False) -> tuple[list[Any], list[Path]]:
     from console.results.columns import read_csv
     from console.run.folder import RunFolder
@@ -138,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("the inputs hold no rows")
         data = build(merged, items=items, bandwidth=bandwidth, guide_rules=rules or None)
         data.notes.extend(_run_caveats(args.inputs))
+        data.notes.extend(_run_gpu_busy(args.inputs))
     except (InputError, GuideRuleError, ValueError, OSError) as exc:
         print(f"specdeck report: {exc}", file=sys.stderr)
         return 2

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +14,8 @@ Take an experiment's cells through the whole workflow, one vLLM server per servi
   1. speed   non-streaming Σ completion_tokens / wall clock, acceptance from /metrics
   2. smoke   5 items per benchmark; sanity rules (not blank, extracted, not truncated, above chance)
   3. approval  a cell whose smoke passed waits for `specdeck approve RUN CELL` (or the TUI), which is
-             shown the full-run cost estimate; idle servers are stopped meanwhile and restarted on approval
+             shown the full-run cost estimate; its server stays up for the approval window (--approval-window)
+             so an approval in time needs no second start; after it the server stops and restarts on approval
   4. full    the approved benchmarks in full, every item committed as it finishes
 
 Everything lands in runs/<run-id>/ (state.sqlite, events.jsonl, cells/<cell>/…). Killed at any point,
@@ -37,14 +36,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cells", metavar="GLOB", help="only cells whose id matches, e.g. '*.mtp-k8.*'")
-    p.add_argument("--until", choices=("speed", "smoke", "full"), default="full",
-                   help="stop after this stage (default full)")
+    p.add_argument("--until", choices=("speed", "smoke", "full"), default=None,
+                   help="stop after this stage (default full; a resume keeps the run's own)")
     p.add_argument("--yes-after-smoke", action="store_true",
                    help="approve every passed smoke without asking (unattended use; never the default)")
     p.add_argument("--no-wait", action="store_true",
-                   help="exit when only approvals are left (resume later) instead of waiting for them")
-    p.add_argument("--idle-timeout", type=float, default=300.0, metavar="S",
-                   help="stop a server idle this long while waiting for approval (default 300)")
+                   help="exit when only approvals are left and their approval windows have closed (resume "
+                        "later) instead of waiting for them")
+    p.add_argument("--approval-window", type=float, default=None, metavar="S", dest="approval_window",
+                   help="keep a config's server up this long waiting for its approval, so an approval in time "
+                        "needs no new server start (default 900 on a GPU, 300 when the experiment's device is "
+                        "cpu); other configs wait meanwhile when one server fits at a time")
+    p.add_argument("--idle-timeout", type=float, dest="approval_window", help=argparse.SUPPRESS)
     p.add_argument("--detach", action="store_true",
                    help="run in the background in its own session (closing the terminal does not stop it)")
     p.add_argument("--retry-failed", action="store_true",
@@ -59,15 +62,13 @@ def add_common(p: argparse.ArgumentParser) -> None:
 
 
 def detach(argv: list[str], run_dir: Path) -> int:
-    """Re-start this command as a runner in its own session; its output goes to runner.log."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = (run_dir / "runner.log").open("ab")
-    cmd = [sys.executable, "-m", "console.cli", *argv, "--run-dir", str(run_dir)]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    print(f"runner started in the background (pid {proc.pid}); run folder: {run_dir}")
-    print(f"  watch:   specdeck status {run_dir}      or   specdeck tui {run_dir}")
-    print(f"  output:  {run_dir / 'runner.log'}")
+    """Re-start this command as a runner in its own session (console.run.launch); its output goes to runner.log."""
+    from console.run.launch import start_detached
+
+    started = start_detached(argv, run_dir)
+    print(f"runner started in the background (pid {started.pid}); run folder: {started.run_dir}")
+    print(f"  watch:   specdeck status {started.run_dir}      or   specdeck tui {started.run_dir}")
+    print(f"  output:  {started.log_path}")
     return 0
 
 
@@ -103,8 +104,13 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
         run_dir = new_run_dir(exp.spec.experiment.name)
     if args.detach:
         return detach([a for a in argv if a != "--detach"], run_dir)
-    opts = RunOptions(until=args.until, cells=args.cells, yes_after_smoke=args.yes_after_smoke,
-                      wait_for_approval=not args.no_wait, idle_timeout_s=args.idle_timeout,
+    until = args.until
+    if until is None and RunFolder(run_dir).is_run():  # a resume keeps the run's own --until
+        store = RunFolder(run_dir).read_store()
+        until = store.meta("until")
+        store.close()
+    opts = RunOptions(until=until or "full", cells=args.cells, yes_after_smoke=args.yes_after_smoke,
+                      wait_for_approval=not args.no_wait, approval_window_s=args.approval_window,
                       models_dir=args.models_dir, retry_failed=args.retry_failed)
     printer = EventPrinter(run_dir)
     offline, why = offline_decision(exp, getattr(args, "offline", False), models_dir=args.models_dir)

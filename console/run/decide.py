@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from console.run.folder import RunFolder
-from console.run.store import Store
+from console.run.store import DecisionConflict, Store
 from console.units import gpu_hours, human_seconds
 
 
@@ -38,6 +38,15 @@ def smoke_summary(store: Store, cell_id: str) -> tuple[list[str], dict[str, Any]
     return lines, {"benchmarks": per, "gpu_hours": sum(hours) if hours else None}
 
 
+def _answer_conflict(exc: DecisionConflict) -> int:
+    """A repeat of the recorded decision is not an error (exit 0); a contradiction is refused (exit 2).
+    Either way nothing new is recorded."""
+    if exc.repeat:
+        print(f"{exc}; nothing new recorded")
+        return 0
+    raise DecisionRefused(f"{exc}; nothing recorded")
+
+
 def decide(run_dir: Path, cell_id: str, action: str, *, bench: str | None = None, reason: str | None = None,
            yes: bool = False, who: str | None = None, ask=input) -> int:
     store = RunFolder(run_dir).open_store()
@@ -49,6 +58,9 @@ def decide(run_dir: Path, cell_id: str, action: str, *, bench: str | None = None
     if action in ("approve", "reject") and row.state.value != "awaiting_approval":
         raise DecisionRefused(f"{cell_id} is {row.state.value}, not awaiting_approval: only a cell whose smoke "
                               "passed can be approved or rejected")
+    conflict = store.conflict(cell_id, action, bench) if action in ("approve", "reject", "cancel") else None
+    if conflict is not None:  # answered at once, before any prompt
+        return _answer_conflict(conflict)
     lines, estimate = smoke_summary(store, cell_id)
     print(f"{cell_id} — smoke results:")
     print("\n".join(lines) or "  (none)")
@@ -62,7 +74,10 @@ def decide(run_dir: Path, cell_id: str, action: str, *, bench: str | None = None
             return 1
     if action == "reject" and not reason:
         raise DecisionRefused("say why with --reason (it is kept with the run)")
-    store.decide(cell_id, action, who or getpass.getuser(), bench_id=bench, reason=reason, estimate=estimate)
+    try:
+        store.decide(cell_id, action, who or getpass.getuser(), bench_id=bench, reason=reason, estimate=estimate)
+    except DecisionConflict as exc:  # another operator decided between the check above and now
+        return _answer_conflict(exc)
     runner = store.runner()
     note = "the runner takes it between steps (once its current phase ends)" if runner else \
         f"no runner is active: `specdeck resume {run_dir}` carries it out"

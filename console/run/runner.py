@@ -12,7 +12,8 @@ import getpass
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -22,6 +23,8 @@ from console.evals.smoke import estimate_full_run, judge_smoke
 from console.events import (
     ApprovalDecided,
     ApprovalRequested,
+    ApprovalWindowOpened,
+    CellsSelected,
     CellStateChanged,
     EvalFinished,
     EvalItemDone,
@@ -29,13 +32,14 @@ from console.events import (
     PhaseProgress,
     RunFinished,
     RunStarted,
+    ServerBusy,
     SmokeVerdictEvent,
 )
 from console.run.eventlog import EventLog
 from console.run.folder import RunFolder
 from console.run.resolved import freeze
 from console.run.states import CAN_RERUN_SMOKE, CellState
-from console.run.store import Decision, Store
+from console.run.store import Decision, DecisionConflict, Store
 from console.serve.pool import ServerPool
 from console.serve.server import Server, ServerStartError
 from console.spec.caveats import engine_caveats, installed_engine
@@ -58,9 +62,12 @@ class RunOptions:
     yes_after_smoke: bool = False
     """Approve every passed smoke automatically (unattended use; never the default)."""
     wait_for_approval: bool = True
-    """Keep running while cells await approval; False: exit and let `specdeck resume` pick them up."""
-    idle_timeout_s: float = 300.0
-    """A server idle this long while waiting for approval is stopped (restarted on approval)."""
+    """Keep running while cells await approval; False: leave once no approval window is open (the console's
+    runners), and let `specdeck resume` (or the console) pick the decisions up."""
+    approval_window_s: float | None = None
+    """How long a serving config's server stays up waiting for its approval (None: `default_window`). An
+    approval inside it runs the full run on the warm server; after it the server is stopped and restarted on
+    approval. While a window is open, other configs wait when the pool holds one server at a time."""
     poll_s: float = 1.0
     models_dir: Path | None = None
     who: str = field(default_factory=getpass.getuser)
@@ -99,6 +106,17 @@ class Phases(Protocol):
         ...
 
 
+GPU_WINDOW_S = 900.0
+CPU_WINDOW_S = 300.0
+
+
+def default_window(exp: LoadedExperiment) -> float:
+    """15 min on a GPU (a large model's start is minutes of an idle GPU); 5 min on a CPU box, where a start
+    takes under a minute and a held server keeps other configs waiting."""
+    device = (exp.spec.experiment.device or "").lower()
+    return CPU_WINDOW_S if "cpu" in device else GPU_WINDOW_S
+
+
 def device_name(exp: LoadedExperiment) -> str:
     """The accelerator as the machine reports it (nvidia-smi), else `cpu`."""
     import shutil
@@ -130,16 +148,52 @@ class Runner:
         self.log = EventLog(self.folder.events_path)
         self._on_event = on_event
         globs = [g.strip() for g in (options.cells or "").split(",") if g.strip()]
-        self.cells = [c for c in exp.cells if not globs or any(fnmatch.fnmatchcase(c.id, g) for g in globs)]
+        known = {r.cell_id: r for r in self.store.cells()}
+        if globs:
+            self.cells = [c for c in exp.cells if any(fnmatch.fnmatchcase(c.id, g) for g in globs)]
+        elif known:  # a resume continues the run's own selection; more cells only when the operator asks
+            self.cells = [c for c in exp.cells if c.id in known]
+        else:
+            self.cells = list(exp.cells)
         if not self.cells:
             raise ValueError(f"no cell matches {options.cells!r}: `specdeck validate FILE` lists the ids")
         self.rep: dict[str, str] = {}
-        for c in self.cells:  # accuracy does not depend on context or concurrency: one cell per server config
-            self.rep.setdefault(c.serving_key, c.id)
+        for row in known.values():  # the run's own choice stands (an earlier runner may have had other cells)
+            if row.serving_key and row.info.get("eval_cell"):
+                self.rep.setdefault(row.serving_key, str(row.info["eval_cell"]))
+        self._set_reps()
         self.rc = RunContext(self.run_dir, self.run_id, exp, self.store, self.emit)
         self.pool: ServerPool | None = pool
-        self._last_used: dict[str, float] = {}
+        self._window: dict[str, float] = {}
+        """Serving key → monotonic deadline of its open approval window."""
+        self._window_closed: set[str] = set()
+        self.window_s = options.approval_window_s if options.approval_window_s is not None else default_window(exp)
         self._stop = threading.Event()
+
+    def _set_reps(self) -> None:
+        for c in self.cells:  # accuracy does not depend on context or concurrency: one cell per server config
+            self.rep.setdefault(c.serving_key, c.id)
+
+    def _register(self, cells: list[Cell]) -> None:
+        self.store.add_cells([(c.id, c.serving_key, {"model": c.model.id, "technique": c.technique.id,
+                                                     "method": c.method, "context": c.context.label,
+                                                     "concurrency": c.concurrency, "toy": c.model.toy,
+                                                     "eval_cell": self.rep[c.serving_key]})
+                              for c in cells])
+
+    def take(self, cell_ids: list[str], why: str) -> list[Cell]:
+        """Take cells of the experiment into this runner's selection (registered as planned if new)."""
+        have = {c.id for c in self.cells}
+        new = [c for c in self.exp.cells if c.id in set(cell_ids) and c.id not in have]
+        if not new:
+            return []
+        order = {c.id: i for i, c in enumerate(self.exp.cells)}
+        self.cells = sorted([*self.cells, *new], key=lambda c: order[c.id])
+        self._set_reps()
+        self._register(new)
+        self.emit(CellsSelected(cells=tuple(c.id for c in new), pid=os.getpid()))
+        self.emit(PhaseProgress(phase="selection", detail=f"took {len(new)} cell(s) {why}"))
+        return new
 
     # --- plumbing ---------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -176,11 +230,8 @@ class Runner:
             self.store.set_meta("benchmarks", [b.model_dump() for b in self.exp.spec.benchmarks])
             self.store.set_meta("vllm_version", installed_engine())
             self.store.set_meta("device_name", device_name(self.exp))
-        self.store.add_cells([(c.id, c.serving_key, {"model": c.model.id, "technique": c.technique.id,
-                                                     "method": c.method, "context": c.context.label,
-                                                     "concurrency": c.concurrency, "toy": c.model.toy,
-                                                     "eval_cell": self.rep[c.serving_key]})
-                              for c in self.cells])
+        self._register(self.cells)
+        self.store.set_meta("until", self.opt.until)
         self.emit(RunStarted(experiment=str(self.exp.path), cells=tuple(c.id for c in self.cells),
                              resumed=resumed, pid=os.getpid()))
         caveats = engine_caveats(self.exp.spec, self.cells)
@@ -201,16 +252,16 @@ class Runner:
                                    on_event=self.emit, registry=self.store)
             for note in self.pool.adopt_or_reap():
                 self.emit(PhaseProgress(phase="resume", detail=note))
-        mine = {c.id for c in self.cells}
         released = False
         try:
             while True:
                 self.work()
                 self.pool.close()
                 self.consolidate()
-                # Leave only if no decision for our cells arrived meanwhile (checked and released in one
-                # transaction): an approval recorded while the servers were stopping is taken, not orphaned.
-                if self.store.release_runner(unless_pending_for=mine):
+                # Leave only if no decision for the run's cells (and no newly selected cell) arrived meanwhile,
+                # checked and released in one transaction: a decision recorded while the servers were
+                # stopping is taken, not orphaned.
+                if self.store.release_runner(unless_pending_for={r.cell_id for r in self.store.cells()}):
                     released = True
                     break
                 self.emit(PhaseProgress(phase="decisions", detail="a decision arrived while stopping: taking it"))
@@ -226,21 +277,59 @@ class Runner:
         return states
 
     def work(self) -> None:
-        """Advance cells until none has work left (or, waiting for approval, until the operator decides)."""
+        """Advance cells until none has work left (or, waiting for approval, until the operator decides or
+        every approval window has closed)."""
         assert self.pool is not None
-        mine = {c.id for c in self.cells}
         while True:
             self.apply_decisions()
+            self.tend_windows()
             cell = self.next_cell()
             if cell is not None:
                 self.advance(cell)
                 continue
-            waiting = [r for r in self.store.cells() if r.state is S.AWAITING_APPROVAL and r.cell_id in mine]
-            if waiting and self.opt.until == "full" and self.opt.wait_for_approval:
-                self.release_idle()
+            if self.waiting() and self.opt.until == "full" and (self.opt.wait_for_approval or self._window):
+                for key in list(self.pool.live):  # waiting with no window: nothing to keep a server up for
+                    if key not in self._window:
+                        self.pool.release(key)
                 time.sleep(self.opt.poll_s)
                 continue
             return
+
+    def waiting(self) -> list[Cell]:
+        """This runner's approval cells waiting for a decision on at least one benchmark."""
+        rows = {r.cell_id: r.state for r in self.store.cells()}
+        return [c for c in self.cells if rows.get(c.id) is S.AWAITING_APPROVAL and self.undecided(c)]
+
+    # --- the approval window: one server start per serving config when the operator answers in time ----------
+    def tend_windows(self) -> None:
+        """Open a window for each config whose approval cell waits with its server up; close those whose cell
+        was decided or whose time ran out (then the server stops, unless the config has other work)."""
+        assert self.pool is not None
+        now = time.monotonic()
+        live = set(self.pool.live)
+        waiting = {c.serving_key: c for c in self.waiting()}
+        for key in list(self._window):
+            if key not in waiting or key not in live:
+                del self._window[key]
+        self._window_closed &= set(waiting)
+        for key, cell in waiting.items():
+            if key in live and key not in self._window and key not in self._window_closed and self.window_s > 0:
+                self._window[key] = now + self.window_s
+                self.emit(ApprovalWindowOpened(cell_id=cell.id, serving_key=key, until=time.time() + self.window_s,
+                                               seconds=self.window_s))
+        for key, deadline in list(self._window.items()):
+            if now < deadline:
+                continue
+            del self._window[key]
+            self._window_closed.add(key)
+            cell = waiting[key]
+            busy = any(c.serving_key == key and self.has_work(c, self.store.cell(c.id).state) for c in self.cells)
+            if not busy:
+                self.pool.release(key)
+            self.emit(PhaseProgress(cell_id=cell.id, phase="approval_window",
+                                    detail=f"no decision within {self.window_s / 60:.0f} min: server "
+                                           f"{'kept for other work' if busy else 'stopped'}; an approval now "
+                                           "starts it again"))
 
     def consolidate(self) -> None:
         try:
@@ -250,26 +339,23 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - the results file is rebuildable; never lose the run over it
             self.emit(PhaseProgress(phase="consolidate", detail=f"results_consolidated.csv not written: {exc}"))
 
-    def release_idle(self) -> None:
-        assert self.pool is not None
-        now = time.monotonic()
-        for key in list(self.pool.live):
-            if now - self._last_used.get(key, now) > self.opt.idle_timeout_s:
-                self.pool.release(key)
-
     def next_cell(self) -> Cell | None:
-        """The next cell with work, preferring one whose server is already up."""
+        """The next cell with work: on a live server first (its approval cell first, so the operator is asked
+        early), then other configs, unless a config holds the only server for its approval window."""
         rows = {r.cell_id: r for r in self.store.cells()}
         ready = [c for c in self.cells if self.has_work(c, rows[c.id].state)]
         live = set(self.pool.live) if self.pool else set()
-        for c in ready:
-            if c.serving_key in live:
-                return c
+        on_live = [c for c in ready if c.serving_key in live]
+        if on_live:
+            return min(on_live, key=lambda c: self.rep.get(c.serving_key) != c.id)
+        held = [k for k in self._window if k in live]
+        if held and len(live) >= getattr(self.pool, "max_live", 1):
+            return None
         return ready[0] if ready else None
 
     def has_work(self, cell: Cell, state: CellState) -> bool:
-        if state is S.FULL:
-            return self.opt.until == "full"
+        if state in (S.FULL, S.AWAITING_APPROVAL):  # an approved benchmark not yet run (a resumed runner)
+            return self.opt.until == "full" and bool(self.approved_todo(cell))
         if state in ACTIVE:
             return not self._speed_done(cell) or self.opt.until != "speed"
         return state is S.SMOKE_PASSED and self.opt.until == "full"
@@ -288,30 +374,38 @@ class Runner:
         except ServerStartError as exc:
             self.move(cell, S.FAILED, f"{exc.reason}: {exc.message} — fix: {exc.fix}")
             return None
-        self._last_used[cell.serving_key] = time.monotonic()
         return server
+
+    @contextmanager
+    def busy(self, cell: Cell, phase: str) -> Iterator[None]:
+        """A phase that sends requests: recorded as a ServerBusy span (the GPU-busy figure)."""
+        t0, m0 = time.time(), time.monotonic()
+        try:
+            yield
+        finally:
+            self.emit(ServerBusy(cell_id=cell.id, serving_key=cell.serving_key, phase=phase, started=t0,
+                                 seconds=time.monotonic() - m0))
 
     def advance(self, cell: Cell) -> None:
         state = self.store.cell(cell.id).state
         if state is S.SMOKE_PASSED:
             self.request_approval(cell)
             return
-        resume_full = state is S.FULL
+        if state in (S.FULL, S.AWAITING_APPROVAL):
+            self.settle(cell)
+            return
         server = self.server_for(cell)
         if server is None:
-            return
-        if resume_full:
-            self.run_full(cell, server)
             return
         if not self._speed_done(cell):
             self.move(cell, S.SPEED)
             try:
-                summary = self.phases.speed(self.rc, cell, server)
+                with self.busy(cell, "speed"):
+                    summary = self.phases.speed(self.rc, cell, server)
             except Exception as exc:  # noqa: BLE001 - a phase bug fails the cell, not the run
                 self.move(cell, S.FAILED, f"speed phase failed: {type(exc).__name__}: {exc}")
                 return
             self.store.put_measurement(cell.id, "speed", "summary", summary)
-            self._last_used[cell.serving_key] = time.monotonic()
         if self.opt.until == "speed":
             self.move(cell, S.SPEED, "stopped after speed (--until speed); resume with a later --until")
             return
@@ -339,14 +433,14 @@ class Runner:
                                        correct=item.correct, extracted=item.extracted))
                 n = len(self.store.done_items(cell.id, bench.id, stage))
                 self.emit(PhaseProgress(cell_id=cell.id, phase=f"{stage}:{bench.id}", done=n, total=total))
-            self._last_used[cell.serving_key] = time.monotonic()
 
         out = self.rc.cell_dir(cell) / "evals" / bench.id / stage
         out.mkdir(parents=True, exist_ok=True)
         generation = bench.generation or self.exp.spec.generation
         t0 = time.monotonic()
-        self.phases.adapter(bench).run(bench, self._target(cell, server), stage=stage, limit=limit,
-                                        generation=generation, out_dir=out, skip_ids=done, on_item=on_item)
+        with self.busy(cell, f"{stage}:{bench.id}"):
+            self.phases.adapter(bench).run(bench, self._target(cell, server), stage=stage, limit=limit,
+                                            generation=generation, out_dir=out, skip_ids=done, on_item=on_item)
         # Score from the store: items committed by this and any earlier (killed) attempt, once each.
         items = [EvalItem(**{k: v for k, v in d.items() if k in EvalItem.__dataclass_fields__})
                  for d in self.store.items(cell.id, bench.id, stage)]
@@ -401,17 +495,49 @@ class Runner:
         est = self.estimate(cell)
         self.emit(ApprovalRequested(cell_id=cell.id, estimate=est))
         if self.opt.yes_after_smoke:
-            self.store.decide(cell.id, "approve", f"{self.opt.who} (--yes-after-smoke)", estimate=est)
+            try:
+                self.store.decide(cell.id, "approve", f"{self.opt.who} (--yes-after-smoke)", estimate=est)
+            except DecisionConflict:
+                pass  # an operator decided already: theirs stands
 
     # --- decisions ------------------------------------------------------------------------------------------
     def apply_decisions(self) -> None:
+        """Take the operators' decisions. One runner per run: a decision for a cell outside this runner's
+        selection (or a newly selected cell: `start`) takes that cell in."""
         by_id = {c.id: c for c in self.cells}
         for d in self.store.decisions(pending_only=True):
+            if d.cell_id not in by_id:
+                taken = self.take([d.cell_id], f"(a {d.action} recorded by {d.who})")
+                by_id.update({c.id: c for c in taken})
+            self.store.consume(d.id)  # consumed first: a runner killed right after finds the approval in `decided`
             cell = by_id.get(d.cell_id)
             if cell is None:
-                continue  # for a cell outside this runner's --cells: leave it for the runner that has it
-            self._apply(cell, d)
-            self.store.consume(d.id)
+                self.emit(PhaseProgress(phase="decisions", detail=f"{d.action} for {d.cell_id}: no such cell in "
+                                                                 "this run's experiment; ignored"))
+                continue
+            if d.action != "start":
+                self._apply(cell, d)
+
+    def decided(self, cell: Cell) -> dict[str, Decision]:
+        """Benchmark → the approve / reject the runner took for it (without --bench: every one not decided)."""
+        every = [b.id for b in self.benches(cell)]
+        out: dict[str, Decision] = {}
+        for d in self.store.decisions():
+            if d.cell_id == cell.id and d.consumed is not None and d.action in ("approve", "reject"):
+                for b in ([d.bench_id] if d.bench_id else every):
+                    out.setdefault(b, d)
+        return out
+
+    def undecided(self, cell: Cell) -> list[str]:
+        decided = self.decided(cell)
+        return [b.id for b in self.benches(cell) if b.id not in decided]
+
+    def approved_todo(self, cell: Cell) -> list[str]:
+        """Approved benchmarks whose full run has not finished."""
+        decided = self.decided(cell)
+        finished = {b for c, b, stage, _ in self.store.eval_results() if c == cell.id and stage == "full"}
+        return [b.id for b in self.benches(cell) if b.id not in finished
+                and decided.get(b.id) is not None and decided[b.id].action == "approve"]
 
     def _apply(self, cell: Cell, d: Decision) -> None:
         state = self.store.cell(cell.id).state
@@ -428,27 +554,45 @@ class Runner:
         approved = d.action == "approve"
         self.emit(ApprovalDecided(cell_id=cell.id, bench_id=d.bench_id, approved=approved, who=d.who,
                                   reason=d.reason))
-        if not approved:
-            self.move(cell, S.CANCELLED, f"full run rejected by {d.who}" + (f": {d.reason}" if d.reason else ""))
-            return
-        self.store.set_meta(f"approved:{cell.id}", {"bench": d.bench_id, "who": d.who, "ts": d.ts,
-                                                     "estimate": d.estimate})
-        server = self.server_for(cell)
-        if server is not None:
-            self.run_full(cell, server)
+        if approved:  # the latest approval, for readers of runs made before decisions were per benchmark
+            self.store.set_meta(f"approved:{cell.id}", {"bench": d.bench_id, "who": d.who, "ts": d.ts,
+                                                         "estimate": d.estimate})
+        self.settle(cell)
 
-    def run_full(self, cell: Cell, server: Server) -> None:
-        approval = self.store.meta(f"approved:{cell.id}")
-        if not approval:  # FULL without an approval record cannot happen through the machine; refuse anyway
-            self.move(cell, S.FAILED, "full run without an approval record")
+    def settle(self, cell: Cell) -> None:
+        """Run the approved benchmarks not yet run; then the cell waits for the undecided ones, or is done
+        (every benchmark approved and run, or rejected), or cancelled (every benchmark rejected)."""
+        todo = self.approved_todo(cell)
+        if todo:
+            server = self.server_for(cell)
+            if server is None or not self.run_full(cell, server, todo):
+                return
+        state = self.store.cell(cell.id).state
+        left = self.undecided(cell)
+        if left:
+            if state is not S.AWAITING_APPROVAL:
+                self.move(cell, S.AWAITING_APPROVAL, f"waiting for a decision on {', '.join(left)}")
             return
+        decided = self.decided(cell)
+        rejected = sorted({f"{b} rejected by {d.who}" + (f": {d.reason}" if d.reason else "")
+                           for b, d in decided.items() if d.action == "reject"})
+        if any(d.action == "approve" for d in decided.values()):
+            self.move(cell, S.DONE, "; ".join(rejected) or None)
+        else:
+            whos = {d.who for d in decided.values()}
+            reasons = {d.reason for d in decided.values() if d.reason}
+            self.move(cell, S.CANCELLED, f"full run rejected by {', '.join(sorted(whos))}"
+                      + (f": {'; '.join(sorted(reasons))}" if reasons else ""))
+
+    def run_full(self, cell: Cell, server: Server, benches: list[str]) -> bool:
+        """The full runs of these approved benchmarks; False when one failed (the cell is failed)."""
         self.move(cell, S.FULL)
         for bench in self.benches(cell):
-            if approval.get("bench") and approval["bench"] != bench.id:
+            if bench.id not in benches:
                 continue
             try:
                 self.run_stage(cell, server, bench, "full", bench.full_items)
             except Exception as exc:  # noqa: BLE001
                 self.move(cell, S.FAILED, f"full run of {bench.id} failed: {type(exc).__name__}: {exc}")
-                return
-        self.move(cell, S.DONE)
+                return False
+        return True

@@ -56,8 +56,10 @@ _ALLOWED: dict[CellState, set[CellState]] = {
     S.SMOKE: {S.SMOKE_PASSED, S.SMOKE_FAILED, S.SERVING},
     S.SMOKE_PASSED: {S.AWAITING_APPROVAL, S.DONE},
     S.SMOKE_FAILED: {S.SERVING, S.SMOKE},  # re-run smoke after a fix
-    S.AWAITING_APPROVAL: {S.SERVING, S.FULL, S.SMOKE},  # approval (re)starts the server; reject → cancelled
-    S.FULL: {S.DONE, S.SERVING},
+    # approval (re)starts the server; every benchmark rejected → cancelled, the last one rejected after others
+    # ran → done
+    S.AWAITING_APPROVAL: {S.SERVING, S.FULL, S.SMOKE, S.DONE},
+    S.FULL: {S.DONE, S.SERVING, S.AWAITING_APPROVAL},  # back to waiting while a benchmark is undecided
     S.DONE: set(),
     S.FAILED: {S.PLANNED},  # an operator may retry a failed cell
     S.SKIPPED: set(),

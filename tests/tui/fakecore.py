@@ -170,8 +170,8 @@ def write_experiment(folder: Path) -> Path:
 
 
 def make_runner(exp_path: Path, run_dir: Path, *, cells: str | None = None, delay: float = 0.0,
-                wait: bool = False) -> Runner:
-    opts = RunOptions(cells=cells, wait_for_approval=wait, poll_s=0.05, who="tester")
+                wait: bool = False, window: float = 0.0) -> Runner:
+    opts = RunOptions(cells=cells, wait_for_approval=wait, poll_s=0.05, who="tester", approval_window_s=window)
     return Runner(load_experiment(exp_path), run_dir, FakePhases(delay), opts, pool=FakePool())  # type: ignore[arg-type]
 
 

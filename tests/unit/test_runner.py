@@ -117,6 +117,7 @@ def exp(write_toml):
 
 
 def run(exp, tmp_path: Path, adapter, **opts) -> tuple[Runner, dict]:
+    opts.setdefault("approval_window_s", 0.0)  # no warm wait unless a test asks for one
     runner = Runner(exp, tmp_path / "run", FakePhases(adapter), RunOptions(poll_s=0.05, **opts), pool=FakePool())
     return runner, runner.run()
 
@@ -156,8 +157,8 @@ def test_full_run_only_after_approval(exp, tmp_path) -> None:
 
 
 def test_approval_while_the_runner_waits(exp, tmp_path) -> None:
-    runner = Runner(exp, tmp_path / "run", FakePhases(FakeAdapter("right")), RunOptions(poll_s=0.05),
-                    pool=FakePool())
+    runner = Runner(exp, tmp_path / "run", FakePhases(FakeAdapter("right")),
+                    RunOptions(poll_s=0.05, approval_window_s=0.0), pool=FakePool())
     result: dict = {}
     t = threading.Thread(target=lambda: result.update(runner.run()))
     t.start()
@@ -194,7 +195,7 @@ def test_an_approval_landing_while_the_runner_stops_is_taken_not_orphaned(exp, t
     cid = "m.bf16.ar.short.c1"
     pool = ApprovingWhileStoppingPool(tmp_path / "run" / "state.sqlite", cid)
     runner = Runner(exp, tmp_path / "run", FakePhases(FakeAdapter("right")), RunOptions(poll_s=0.05,
-                    wait_for_approval=False), pool=pool)
+                    wait_for_approval=False, approval_window_s=0.0), pool=pool)
     states = runner.run()
     assert pool.approved
     assert states[cid] == "done"

@@ -1,0 +1,133 @@
+"""How busy the accelerator was, from a run's events: wall time, server-up time, start-up time, time with
+requests in flight, starts per serving config. Read by `specdeck status`, `specdeck report` and the console.
+
+- start-up: `server_starting` → `server_ready` (or `server_failed`): the GPU holds a loading server, no work.
+- server up: `server_ready` → `server_stopped` (or the end of the events while it is still up).
+- requests in flight: the `server_busy` spans the runner records around every phase that sends requests
+  (speed, smoke and full of each benchmark), clipped to server-up time. A span includes what a phase does
+  between requests (building prompts, an eval framework's own start-up: ~3 s for lm-eval), so it is an upper
+  bound, close for the built-in evals, which send their items back to back.
+- starts per config: `server_starting` events per serving key (1.0 = every config started once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.units import human_seconds
+
+
+@dataclass(frozen=True)
+class GpuBusy:
+    """The figure: seconds, and starts per serving key."""
+
+    wall_s: float
+    up_s: float
+    startup_s: float
+    busy_s: float
+    starts: dict[str, int]
+
+    @property
+    def busy_share(self) -> float | None:
+        """Time with requests in flight ÷ server-up time."""
+        return self.busy_s / self.up_s if self.up_s > 0 else None
+
+    @property
+    def starts_per_config(self) -> float | None:
+        return sum(self.starts.values()) / len(self.starts) if self.starts else None
+
+    def short(self) -> str:
+        """One line for the console's header."""
+        if not self.starts:
+            return "GPU: no server started yet"
+        share = f"{self.busy_share:.0%}" if self.busy_share is not None else "-"
+        return (f"GPU busy {share} of {human_seconds(self.up_s)} up · start-up {human_seconds(self.startup_s)} · "
+                f"{self.starts_per_config:.1f} start(s)/config")
+
+    def lines(self) -> list[str]:
+        """The figure in full, for `status` and the report."""
+        if not self.starts:
+            return ["no server started yet"]
+        share = f" ({self.busy_share:.0%} of server-up)" if self.busy_share is not None else ""
+        per = ", ".join(f"{k} {n}" for k, n in sorted(self.starts.items()))
+        return [f"wall time {human_seconds(self.wall_s)} · server up {human_seconds(self.up_s)} · "
+                f"start-up {human_seconds(self.startup_s)}",
+                f"requests in flight {human_seconds(self.busy_s)}{share}",
+                f"server starts per serving config {self.starts_per_config:.2f} ({per})"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"wall_s": self.wall_s, "up_s": self.up_s, "startup_s": self.startup_s, "busy_s": self.busy_s,
+                "busy_share": self.busy_share, "starts": dict(self.starts),
+                "starts_per_config": self.starts_per_config}
+
+
+@dataclass
+class GpuBusyFold:
+    """Folds events one at a time (the console feeds it as it replays); `figure()` at any moment."""
+
+    first: float | None = None
+    last: float | None = None
+    starting: dict[str, float] = field(default_factory=dict)
+    up_since: dict[str, float] = field(default_factory=dict)
+    up: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    startup_s: float = 0.0
+    spans: list[tuple[str, float, float]] = field(default_factory=list)
+    starts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, kind: str, d: dict[str, Any], ts: float) -> None:
+        self.first = ts if self.first is None else min(self.first, ts)
+        self.last = ts if self.last is None else max(self.last, ts)
+        key = str(d.get("serving_key") or "")
+        if kind == "server_starting":
+            self.starting[key] = ts
+            self.starts[key] = self.starts.get(key, 0) + 1
+        elif kind in ("server_ready", "server_failed"):
+            began = self.starting.pop(key, None)
+            if began is not None:
+                self.startup_s += max(0.0, ts - began)
+            if kind == "server_ready":
+                self.up_since.setdefault(key, ts)
+        elif kind == "server_stopped":
+            began = self.up_since.pop(key, None)
+            if began is not None:
+                self.up.setdefault(key, []).append((began, ts))
+        elif kind == "server_busy":
+            start = float(d.get("started") or ts)
+            self.spans.append((key, start, start + float(d.get("seconds") or 0.0)))
+        elif kind == "run_finished":  # a runner that ends takes its servers down (pool.close) before this
+            for k, began in list(self.up_since.items()):
+                self.up.setdefault(k, []).append((began, ts))
+            self.up_since.clear()
+
+    def figure(self, now: float | None = None) -> GpuBusy:
+        end = now if now is not None else (self.last or 0.0)
+        up = {k: list(v) for k, v in self.up.items()}
+        for k, began in self.up_since.items():
+            up.setdefault(k, []).append((began, max(began, end)))
+        up_s = sum(b - a for iv in up.values() for a, b in iv)
+        busy = 0.0
+        for key, a, b in self.spans:
+            for ua, ub in up.get(key, []):
+                busy += max(0.0, min(b, ub) - max(a, ua))
+        startup = self.startup_s + sum(max(0.0, end - t) for t in self.starting.values())
+        wall = (end - self.first) if self.first is not None else 0.0
+        return GpuBusy(wall, up_s, startup, min(busy, up_s), dict(self.starts))
+
+
+def gpu_busy(events: Iterable[Any], now: float | None = None) -> GpuBusy:
+    """The figure from events (objects with `kind`, `ts`, `to_dict()`)."""
+    fold = GpuBusyFold()
+    for e in events:
+        fold.add(e.kind, e.to_dict(), e.ts)
+    return fold.figure(now)
+
+
+def run_gpu_busy(run_dir: Path, now: float | None = None) -> GpuBusy:
+    """The figure of a run folder (its `events.jsonl`)."""
+    from console.run.eventlog import read_events
+
+    events, _ = read_events(Path(run_dir) / "events.jsonl")
+    return gpu_busy(events, now)
