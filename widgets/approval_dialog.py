@@ -1,7 +1,9 @@
 """The approval dialog: smoke results, their reasons and the full run's cost, then an explicit decision.
 
-Approving takes two presses of `y` (the second names the GPU-hours it spends); rejecting needs a reason,
-kept with the run. The dialog only returns the decision (`ApprovalResult`); the app writes it to the store.
+Two clear steps: 1 review (the smoke results and the cost; `y` goes on, `r` rejects) and 2 confirm (the
+GPU-hours named again; `y` or `enter` approves). Rejecting needs a reason, kept with the run. `esc` closes the
+dialog from any step, deciding nothing; the footer says which step it is in. The dialog only returns the
+decision (`ApprovalResult`); the app writes it to the store.
 """
 
 from __future__ import annotations
@@ -61,8 +63,15 @@ def cost_line(req: ApprovalRequest) -> str:
     return f"cost: {'' if hours.startswith('<') else '≈ '}{hours}, ≈ {human_seconds(req.wall_s)} wall clock"
 
 
+STEPS = {
+    "review": "step 1 of 2 · review: y approve… · r reject · esc close",
+    "confirm": "step 2 of 2 · confirm: y or enter approves · esc close, nothing decided",
+    "reason": "reject: type why, enter sends · esc close, nothing decided",
+}
+
+
 class ApprovalDialog(ModalScreen[ApprovalResult | None]):
-    """Approve (y, then y again) or reject (r, then a reason) a cell's full accuracy run."""
+    """Review a cell's full accuracy run, then confirm it (y, y) or reject it (r, a reason); esc closes."""
 
     DEFAULT_CSS = """
     ApprovalDialog { align: center middle; }
@@ -70,17 +79,20 @@ class ApprovalDialog(ModalScreen[ApprovalResult | None]):
         width: 90%; max-width: 110; height: auto; max-height: 90%;
         border: thick $warning; background: $surface; padding: 0 1;
     }
+    ApprovalDialog.-confirm > Vertical { border: thick $success; }
+    ApprovalDialog.-reason > Vertical { border: thick $error; }
     ApprovalDialog #ad-smoke { height: auto; max-height: 14; }
     ApprovalDialog #ad-cost { text-style: bold; margin-top: 1; }
     ApprovalDialog #ad-prompt { margin-top: 1; }
     ApprovalDialog Input { display: none; }
     ApprovalDialog.-reason Input { display: block; }
-    ApprovalDialog #ad-keys { color: $text-muted; }
+    ApprovalDialog #ad-keys { color: $text; background: $boost; margin-top: 1; }
     """
     BINDINGS = [
         Binding("y", "approve", "Approve"),
+        Binding("enter", "confirm", "Confirm", show=False),
         Binding("r", "reject", "Reject"),
-        Binding("escape", "back", "Close"),
+        Binding("escape", "close", "Close"),
     ]
 
     def __init__(self, request: ApprovalRequest) -> None:
@@ -91,27 +103,37 @@ class ApprovalDialog(ModalScreen[ApprovalResult | None]):
     def compose(self) -> ComposeResult:
         req = self.request
         with Vertical() as box:
-            box.border_title = f"Full run of {req.cell_id}?"
+            box.border_title = self._title()
             with VerticalScroll(id="ad-smoke"):
                 yield Static("smoke results:\n" + ("\n".join(req.smoke_lines) or "  (none)"), markup=False)
             yield Static(cost_line(req), id="ad-cost", markup=False)
             yield Static(self._prompt(), id="ad-prompt")
-            yield Input(placeholder="why reject? (kept with the run; enter to send, esc to go back)")
-            yield Static("y approve · r reject · esc close", id="ad-keys")
+            yield Input(placeholder="why reject? (kept with the run; enter to send, esc to close)")
+            yield Static(STEPS[self.stage], id="ad-keys", markup=False)
+
+    def _title(self) -> str:
+        cell = self.request.cell_id
+        return {"review": f"1/2 Review: full run of {cell}?", "confirm": f"2/2 Confirm: full run of {cell}",
+                "reason": f"Reject the full run of {cell}"}[self.stage]
 
     def _prompt(self) -> str:
         req = self.request
         if not req.can_approve:
             return f"[b red]cannot approve now:[/] {req.why_not}"
         if self.stage == "confirm":
-            spend = f"≈ {gpu_hours(req.gpu_hours)}" if req.gpu_hours is not None else "an unknown amount of GPU time"
-            return f"[b yellow]Start the full run and spend {spend}? press y again to confirm, esc to go back[/]"
+            hours = gpu_hours(req.gpu_hours) if req.gpu_hours is not None else None
+            spend = "an unknown amount of GPU time" if hours is None else hours if hours.startswith("<") else f"≈ {hours}"
+            return f"[b green]Start the full run and spend {spend}?[/]"
         if self.stage == "reason":
             return "Reject: type the reason below and press enter."
-        return "Approve the full run (y), or reject it with a reason (r)."
+        return "Read the smoke results and the cost, then approve (y) or reject with a reason (r)."
 
     def _show(self) -> None:
+        for stage in STEPS:
+            self.set_class(stage == self.stage, f"-{stage}")
+        self.query_one(Vertical).border_title = self._title()
         self.query_one("#ad-prompt", Static).update(self._prompt())
+        self.query_one("#ad-keys", Static).update(STEPS[self.stage])
 
     def action_approve(self) -> None:
         if not self.request.can_approve:
@@ -123,20 +145,18 @@ class ApprovalDialog(ModalScreen[ApprovalResult | None]):
         self.stage = "confirm"
         self._show()
 
+    def action_confirm(self) -> None:
+        if self.stage == "confirm":
+            self.action_approve()
+
     def action_reject(self) -> None:
         self.stage = "reason"
-        self.add_class("-reason")
+        self._show()
         self.query_one(Input).focus()
-        self._show()
 
-    def action_back(self) -> None:
-        if self.stage == "review":
-            self.dismiss(None)
-            return
-        self.stage = "review"
-        self.remove_class("-reason")
-        self.set_focus(None)
-        self._show()
+    def action_close(self) -> None:
+        """Close from any step; nothing is decided."""
+        self.dismiss(None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -80,8 +80,8 @@ class SpecdeckApp(App[None]):
         self.push_screen(PickerScreen(self.settings))
         if self.target is not None:
             self.open_target(self.target)
-        if self.live:  # queued starts must not wait for the run to change: the last change may have come
-            self.set_interval(0.5, self.tick_session)  # while the finishing runner was still alive
+        if self.live:  # the header's truth and queued starts must not wait for the run to change: the last
+            self.set_interval(0.5, self.refresh_view)  # change may have come while the runner was still alive
         self.call_after_refresh(self.freeze_heap)
 
     def freeze_heap(self) -> None:
@@ -252,13 +252,21 @@ class SpecdeckApp(App[None]):
             return None
         session = self.session
         return RunView(self.snapshot, run_dir=session.run_dir if session else None,
-                       has_store=bool(session and session.has_store()), launching=self.launcher.alive(),
+                       has_store=bool(session and session.has_store()),
+                       launching=bool(session and session.runner_state(self.snapshot) == "starting"),
                        queued=len(session.queue) if session else 0)
 
     def show_view(self, screen: MessagePump | None = None) -> None:
         view = self.view()
         if view is not None:
             (screen or self.screen).post_message(RunShown(view))
+
+    def refresh_view(self) -> None:
+        """Once a second: the header's truth (a runner that started or ended, the approval countdown) does not
+        wait for the run to change."""
+        if self.snapshot is None or self.session is None:
+            return
+        self.on_run_updated(RunUpdated(self.snapshot))
 
     def on_run_updated(self, message: RunUpdated) -> None:
         self.snapshot = message.snapshot

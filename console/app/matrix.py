@@ -46,7 +46,7 @@ def smoke_text(c: CellStatus) -> tuple[str, bool | None]:
     return text, passed
 
 
-PENDING_STATES = {"approve": "approved", "reject": "rejecting", "cancel": "cancelling"}
+PENDING_STATES = {"approve": "approved", "reject": "rejecting", "cancel": "cancelling", "start": "queued"}
 
 
 def to_row(c: CellStatus, preflight: tuple[str, ...] = ()) -> CellRow:
@@ -62,7 +62,38 @@ def to_row(c: CellStatus, preflight: tuple[str, ...] = ()) -> CellRow:
                    preflight="fail" if any(p.startswith("✗") for p in preflight) else "")
 
 
-def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launching: bool = False) -> str:
+def clock(seconds: float) -> str:
+    """'14:05' (minutes:seconds) for a countdown."""
+    m, sec = divmod(int(seconds), 60)
+    return f"{m}:{sec:02d}"
+
+
+def runner_text(snap: RunSnapshot, launching: bool, now: float | None = None) -> str:
+    """What the run's runner is doing, from the snapshot alone (liveness = heartbeat and pid)."""
+    active = (CellState.SERVING, CellState.SPEED, CellState.SMOKE, CellState.FULL)
+    stuck = sum(snap.count(s) for s in active)
+    if snap.runner_alive:
+        who = f"runner pid {snap.runner_pid}"
+        busy = [c for c in snap.cells if c.in_run and c.state in active]
+        if busy:
+            return f"[green]{who} working: {busy[0].cell_id} {busy[0].state.value}[/]"
+        if snap.windows:
+            w = snap.windows[0]
+            cfg = w.cell_id.rsplit(".", 2)[0]
+            return (f"[green]{who}[/] [b yellow]keeps the {cfg} server warm for your approval: "
+                    f"{clock(w.left(now))} left[/]")
+        if any(c.in_run and c.state is CellState.AWAITING_APPROVAL for c in snap.cells):
+            return f"[green]{who} waiting for your decisions[/]"
+        return f"[green]{who} between steps[/]"
+    if launching:
+        return "[cyan]runner starting …[/]"
+    if stuck:
+        return f"[b red]{stuck} cell(s) mid-phase but no runner: select them and press s to resume[/]"
+    return "[dim]no runner active[/]"
+
+
+def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launching: bool = False,
+             now: float | None = None) -> str:
     if snap is None:
         return ""
     parts = [f"[b]{snap.experiment}[/b]"]
@@ -70,26 +101,24 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
         parts.append("no run yet: select cells (space, a) and start them (s)")
     else:
         parts.append(f"run {run_name}")
-        stuck = sum(snap.count(s) for s in (CellState.SERVING, CellState.SPEED, CellState.SMOKE, CellState.FULL))
-        if snap.runner_alive:
-            parts.append(f"[green]runner pid {snap.runner_pid} working[/]")
-        elif launching:
-            parts.append("[cyan]runner starting …[/]")
-        elif stuck:
-            parts.append(f"[b red]{stuck} cell(s) mid-phase but no runner: select them and press s to resume[/]")
-        else:
-            parts.append("[dim]no runner active[/]")
+        parts.append(runner_text(snap, launching, now))
         waiting = sum(1 for c in snap.cells if c.in_run and c.state is CellState.AWAITING_APPROVAL and not c.pending)
         if waiting:
             parts.append(f"[b yellow]{waiting} awaiting approval (y)[/]")
-        queued = sum(1 for c in snap.cells if c.in_run and c.pending and c.state not in TERMINAL)
+        queued = sum(1 for c in snap.cells if c.pending == "start" and (not c.in_run or not c.state.terminal))
         if queued:
-            parts.append(f"[green]{queued} decision(s) queued: the runner takes them after its current phase[/]")
+            parts.append(f"[cyan]{queued} cell(s) queued for the runner[/]")
+        decided = sum(1 for c in snap.cells if c.in_run and c.pending and c.pending != "start"
+                      and c.state not in TERMINAL)
+        if decided:
+            parts.append(f"[green]{decided} decision(s) queued: the runner takes them after its current phase[/]")
         done, failed = snap.count(CellState.DONE), snap.count(CellState.FAILED)
         if done:
             parts.append(f"{done} done")
         if failed:
             parts.append(f"[red]{failed} failed[/]")
+        if snap.gpu is not None and snap.gpu.starts:
+            parts.append(snap.gpu.short())
     if snap.caveats:
         first = snap.caveats[0].split(". ", 1)[0]
         parts.append(f"[b red]engine caveat: {escape(first)} (specdeck status shows it whole)[/]")

@@ -16,6 +16,7 @@ from typing import Any
 
 from console.events import (
     AcceptanceMeasured,
+    ApprovalWindowOpened,
     CellStateChanged,
     EngineStatsLive,
     Event,
@@ -23,12 +24,14 @@ from console.events import (
     RunFinished,
     RunStarted,
     ServerStarting,
+    ServerStopped,
     SpecDecodeLive,
     SpeedMeasured,
     UnknownEvent,
 )
 from console.run.cli_output import describe
 from console.run.folder import RunFolder
+from console.run.gpu_busy import GpuBusy, GpuBusyFold
 from console.run.liveness import runner_alive
 from console.run.states import CellState
 
@@ -140,6 +143,10 @@ class RunSnapshot:
     version: int = 0
     caveats: tuple[str, ...] = ()
     """Engine defects the runner named when it started (console/spec/caveats.py)."""
+    windows: tuple[ApprovalWindow, ...] = ()
+    """Servers kept up for an approval (open windows whose cell still waits for its decision)."""
+    gpu: GpuBusy | None = None
+    """How busy the run kept its accelerator so far (console/run/gpu_busy.py)."""
     preflight: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """Cell id → `✗ memory: …` lines from `specdeck preflight` (failed checks first), for cells not yet run."""
     unknown_kinds: tuple[str, ...] = ()
@@ -153,6 +160,18 @@ class RunSnapshot:
 
     def count(self, state: CellState) -> int:
         return sum(1 for c in self.cells if c.in_run and c.state is state)
+
+
+@dataclass(frozen=True)
+class ApprovalWindow:
+    """A serving config's server kept warm for its approval cell until `until` (epoch seconds)."""
+
+    serving_key: str
+    cell_id: str
+    until: float
+
+    def left(self, now: float | None = None) -> float:
+        return max(0.0, self.until - (time.time() if now is None else now))
 
 
 @dataclass
@@ -200,6 +219,9 @@ class RunModel:
         self.caveats: list[str] = []
         self.preflight: dict[str, tuple[str, ...]] = {}
         self.unknown_kinds: list[str] = []
+        self.windows: dict[str, ApprovalWindow] = {}
+        self.gpu = GpuBusyFold()
+        self.alive = False
 
     def _cell(self, cell_id: str) -> _Live:
         if cell_id not in self.live:
@@ -214,6 +236,13 @@ class RunModel:
             self.version += 1
 
     def _apply(self, e: Event) -> None:
+        self.gpu.add(e.kind, e.to_dict(), e.ts)
+        if isinstance(e, ApprovalWindowOpened):
+            self.windows[e.serving_key] = ApprovalWindow(e.serving_key, str(e.cell_id or ""), float(e.until))
+        elif isinstance(e, ServerStopped):  # the server is gone: nothing is kept warm
+            self.windows.pop(e.serving_key, None)
+        elif isinstance(e, RunFinished):
+            self.windows.clear()
         if isinstance(e, RunStarted):
             self.runner_cells[int(e.pid or 0)] = tuple(e.cells or ())
             self.finished = False
@@ -293,7 +322,10 @@ class RunModel:
             {k: (r.state, r.reason) for k, r in rows.items()} != {k: (r.state, r.reason) for k, r in self.rows.items()}
             or spd != self.speed or ver != self.verdicts or runner != self.runner or pending != self.pending
         )
+        alive = runner is not None and runner_alive(runner)  # judged at every look: a killed runner shows dead
+        changed = changed or alive != self.alive
         self.rows, self.speed, self.verdicts, self.runner, self.pending = rows, spd, ver, runner, pending
+        self.alive = alive
         if changed:
             self.version += 1
 
@@ -345,14 +377,20 @@ class RunModel:
                 tok_s=tok, tok_s_range=rng, speedup=speedup, final_acceptance=final,
                 live_acceptance=live.live, verdicts=verdicts, eval_cell=eval_cell,
                 throughput=live.log_throughput or tuple(live.throughput), activity=tuple(live.activity),
-                log_path=log_path, pending=self.pending.get(cid) if row is not None else None))
+                log_path=log_path,
+                pending=self.pending.get(cid) if row is not None or self.pending.get(cid) == "start" else None))
         pid = int(self.runner["pid"]) if self.runner else None
         alive = self.runner is not None and runner_alive(self.runner)
+        rows = self.rows
+        windows = tuple(w for w in self.windows.values() if w.cell_id in rows and not self.pending.get(w.cell_id)
+                        and rows[w.cell_id].state is CellState.AWAITING_APPROVAL)
+        up = bool(self.gpu.up_since or self.gpu.starting)
         return RunSnapshot(
             run_dir=str(self.run_dir) if self.run_dir else None, experiment=self.experiment, cells=tuple(out),
             runner_pid=pid, runner_alive=alive, runner_cells=self.runner_cells.get(pid or -1, ()),
             finished=self.finished, version=self.version, caveats=tuple(self.caveats),
-            preflight=dict(self.preflight),
+            preflight=dict(self.preflight), windows=windows,
+            gpu=self.gpu.figure(time.time() if up and alive else None),
             unknown_kinds=tuple(self.unknown_kinds))
 
 

@@ -1,14 +1,17 @@
-"""`RunSession`: what the console may do to a run — start runners for cells, record operator decisions.
+"""`RunSession`: what the console may do to a run — start its runner, hand it newly selected cells, record
+operator decisions. No Textual.
 
-The runner owns the run; the console only (1) starts detached runners (`specdeck run|resume … --cells G
---no-wait --detach`), and (2) writes decisions (approve, reject, cancel, re-run smoke) into the store, where
-the runner that has the cell picks them up. When no runner has the cell, one is started for it. No Textual.
+One runner per run. The console starts it (`specdeck run EXPERIMENT --cells G --no-wait --detach` for the first
+start, `specdeck resume RUN --cells G --no-wait --detach` later) only when no runner is alive; while one is, a
+selection is written to the store as `start` decisions and the runner takes those cells between steps, the way
+it takes approvals. A runner about to leave checks for pending decisions and starts in the same transaction as
+its release, so nothing is orphaned; if one lands just after, the console starts a runner for it (`tick`).
 """
 
 from __future__ import annotations
 
 import getpass
-from collections import deque
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from console.app.launch import Launcher, selection_globs
 from console.app.runview import CellInfo, RunSnapshot
 from console.run.folder import RunFolder
 from console.run.states import CellState
-from console.run.store import Store
+from console.run.store import DecisionConflict, Store
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,14 @@ class RunSession:
         self.runs_root = runs_root
         self.models_dir = models_dir
         self.who = who or getpass.getuser()
-        self.queue: deque[str] = deque()
+        self.queue: list[str] = []
+        """Cells selected while the run's first runner is still creating the run folder (no store to write
+        their `start` to yet): handed over as soon as the store exists."""
         self._store: Store | None = None
         self.started_run = False
-        self._rescued: set[str] = set()
+        self._launched: tuple[int | None, float] | None = None
+        """(pid, time) of the runner this console started last, until it is seen working or has ended."""
+        self._rescued: set[int] = set()
 
     @property
     def all_ids(self) -> list[str]:
@@ -69,47 +76,68 @@ class RunSession:
             self._store.close()
             self._store = None
 
-    # --- runners --------------------------------------------------------------------------------------------
+    # --- the runner -----------------------------------------------------------------------------------------
+    def runner_state(self, snap: RunSnapshot | None) -> str:
+        """`working` (the store's runner is alive: heartbeat and pid), `starting` (a runner this console
+        started is running but has not claimed the run yet), or `none`. Never `starting` for a runner that
+        was seen working and is on its way out."""
+        if snap is not None and snap.runner_alive:
+            if self._launched is not None and (self._launched[0] in (None, snap.runner_pid)):
+                self._launched = None  # ours claimed the run
+            return "working"
+        if self._launched is not None and self.launcher.alive():
+            return "starting"
+        self._launched = None
+        return "none"
+
     def busy(self, snap: RunSnapshot | None) -> bool:
-        """A runner (ours, still starting, or any live one on this run) owns the run right now."""
-        return self.launcher.alive() or bool(snap and snap.runner_alive)
+        """A runner owns the run, or one this console started is about to."""
+        return self.runner_state(snap) != "none"
 
     def start(self, ids: list[str], snap: RunSnapshot | None) -> str:
-        """Start runners for these cells (speed → smoke → approval request); returns what happened."""
+        """Have the run's runner take these cells (speed → smoke → approval request); returns what happened."""
         states = {c.cell_id: (c.state if c.in_run else CellState.PLANNED) for c in snap.cells} if snap else {}
         todo = [i for i in ids if states.get(i, CellState.PLANNED).startable]
         left = len(ids) - len(todo)
         note = f"; {left} cell(s) left out (done, failed, cancelled or waiting for approval)" if left else ""
         if not todo:
             return "nothing to start: the selected cells are done, failed, cancelled or waiting for approval"
-        globs = selection_globs(todo, self.all_ids or [c.cell_id for c in snap.cells] if snap else self.all_ids)
-        self.queue.extend(globs)
-        if self.busy(snap):
+        state = self.runner_state(snap)
+        if not self.has_store():
+            if state != "none":  # the first runner is still creating the run folder
+                self.queue.extend(i for i in todo if i not in self.queue)
+                return f"queued {len(todo)} cell(s): the run's runner is starting and takes them next{note}"
+            return self._launch(todo, snap) + note
+        for cid in todo:
+            self.store.decide(cid, "start", self.who)
+        if state == "working":
             pid = snap.runner_pid if snap else None
-            return (f"queued {len(todo)} cell(s): runner {f'pid {pid} ' if pid else ''}is busy with this run; "
-                    f"they start when it finishes (keep this console open){note}")
-        msg = self._launch_next()
-        more = f"; {len(self.queue)} more group(s) follow, one runner at a time" if self.queue else ""
-        return f"{msg}{more}{note}"
+            return (f"{len(todo)} cell(s) handed to runner pid {pid}: it takes them after its current step "
+                    f"(one server at a time){note}")
+        if state == "starting":
+            return f"{len(todo)} cell(s) handed to the runner that is starting{note}"
+        return self._launch(todo, snap) + note
 
     def tick(self, snap: RunSnapshot | None) -> str | None:
-        """Start the next queued runner when nobody owns the run; returns a message when it did."""
-        if not self.queue and snap is not None and not self.busy(snap):
-            self.queue.extend(self.orphaned_decisions(snap))
-        if self.queue and not self.busy(snap):
-            return self._launch_next()
-        return None
+        """Hand over cells queued before the run folder existed; start a runner when decisions or selected
+        cells wait in the store and no runner is alive (it left just as they landed, or was killed)."""
+        if self.queue and self.has_store():
+            for cid in self.queue:
+                self.store.decide(cid, "start", self.who)
+            self.queue.clear()
+        if snap is None or not self.has_store() or self.runner_state(snap) != "none":
+            return None
+        terminal = {c.cell_id for c in snap.cells if c.in_run and c.state.terminal}
+        orphans = [d for d in self.store.decisions(pending_only=True)
+                   if d.id not in self._rescued and (d.action == "start" or d.cell_id not in terminal)]
+        if not orphans:
+            return None
+        self._rescued.update(d.id for d in orphans)
+        return self._launch(sorted({d.cell_id for d in orphans}), snap)
 
-    def orphaned_decisions(self, snap: RunSnapshot) -> list[str]:
-        """Cells with a decision recorded but no runner left to take it (it ended just as the decision landed,
-        or was killed): each gets one runner from this console."""
-        todo = [c.cell_id for c in snap.cells if c.in_run and c.pending and not c.state.terminal
-                and c.cell_id not in self._rescued]
-        self._rescued.update(todo)
-        return todo
-
-    def _launch_next(self) -> str:
-        glob = self.queue.popleft()
+    def _launch(self, cells: list[str], snap: RunSnapshot | None) -> str:
+        all_ids = self.all_ids or ([c.cell_id for c in snap.cells] if snap else [])
+        glob = ",".join(selection_globs(cells, all_ids) or cells)  # one runner takes every glob
         extra = ["--models-dir", str(self.models_dir)] if self.models_dir else []
         if self.run_dir is None or not RunFolder(self.run_dir).is_run():
             if self.exp_path is None:
@@ -123,8 +151,10 @@ class RunSession:
         else:
             argv = ["resume", str(self.run_dir), "--cells", glob, "--no-wait", *extra]
         launched = self.launcher.launch(argv, self.run_dir)
+        self._launched = (launched.pid, time.monotonic())
         pid = f" (pid {launched.pid})" if launched.pid else ""
-        return f"runner started{pid} for {glob!r}; it keeps going if you close this console"
+        return (f"runner started{pid} for {len(cells)} cell(s); it takes them one serving config at a time and "
+                "keeps going if you close this console")
 
     # --- decisions ------------------------------------------------------------------------------------------
     def approval_info(self, cell_id: str) -> ApprovalInfo:
@@ -140,12 +170,14 @@ class RunSession:
         if not self.has_store():
             return "no run yet: start the cell first (s)"
         estimate = self.approval_info(cell_id).estimate if action == "approve" else None
-        self.store.decide(cell_id, action, self.who, reason=reason, estimate=estimate)
-        covered = bool(snap and snap.runner_alive and cell_id in snap.runner_cells)
-        if covered:
+        try:
+            self.store.decide(cell_id, action, self.who, reason=reason, estimate=estimate)
+        except DecisionConflict as exc:  # another console or the CLI decided first: say what stands
+            return f"nothing recorded: {exc}"
+        state = self.runner_state(snap)
+        if state == "working":
             return f"{action} recorded for {cell_id}; runner pid {snap.runner_pid if snap else '?'} takes it between steps"
-        self.queue.append(cell_id)
         started = self.tick(snap)
         if started:
             return f"{action} recorded for {cell_id}; {started}"
-        return f"{action} recorded for {cell_id}; it is carried out when the current runner finishes"
+        return f"{action} recorded for {cell_id}; the runner that is starting takes it"

@@ -209,9 +209,10 @@ class InProcessLauncher:
     """The console's Launcher, running the real Runner (stand-in phases) in a thread instead of a detached
     process: what `specdeck run … --detach` does, minus the process."""
 
-    def __init__(self, delay: float = 0.0, wait: bool = False) -> None:
+    def __init__(self, delay: float = 0.0, wait: bool = False, window: float = 0.0) -> None:
         self.delay = delay
         self.wait = wait
+        self.window = window
         self.threads: list[threading.Thread] = []
         self.calls: list[list[str]] = []
         self.errors: list[BaseException] = []
@@ -226,7 +227,8 @@ class InProcessLauncher:
 
         def go() -> None:
             try:
-                make_runner(exp_path, run_dir, cells=cells, delay=self.delay, wait=self.wait).run()
+                make_runner(exp_path, run_dir, cells=cells, delay=self.delay, wait=self.wait,
+                            window=self.window).run()
             except BaseException as exc:  # noqa: BLE001 - surfaced by the test
                 self.errors.append(exc)
 
@@ -255,9 +257,10 @@ def main() -> int:
     p.add_argument("--delay", type=float, default=0.3)
     p.add_argument("--cells")
     p.add_argument("--wait", action="store_true")
+    p.add_argument("--window", type=float, default=0.0, help="approval window (s)")
     a = p.parse_args()
     print(f"fake runner pid {os.getpid()}", flush=True)
-    make_runner(a.experiment, a.run_dir, cells=a.cells, delay=a.delay, wait=a.wait).run()
+    make_runner(a.experiment, a.run_dir, cells=a.cells, delay=a.delay, wait=a.wait, window=a.window).run()
     return 0
 
 

@@ -45,12 +45,14 @@ async def test_workflow_select_start_watch_approve_results(tmp_path) -> None:
         await pilot.press("s")
         await wait_for(pilot, lambda: state_of(app, AR1) == "awaiting_approval"
                        and state_of(app, DRAFT1) == "awaiting_approval", what="both smokes to pass")
-        # one runner per serving config, one after the other; the first creates the run folder
-        assert [c[0] for c in launcher.calls] == ["run", "resume"]
-        assert launcher.calls[0][2:] == ["--cells", AR1, "--no-wait"]
+        # one runner for the whole selection (it takes one serving config at a time) creates the run folder
+        assert [c[0] for c in launcher.calls] == ["run"]
+        assert launcher.calls[0][2:] == ["--cells", f"{AR1},{DRAFT1}", "--no-wait"]
         assert state_of(app, NGRAM1) == "not started"
+        await wait_for(pilot, lambda: "2 awaiting approval" in screen_text(app) and "no runner active" in
+                       screen_text(app), what="the header: the runner left, both cells wait")
         text = screen_text(app)
-        assert "approve?" in text and "2.10×" in text and "2 awaiting approval" in text
+        assert "approve?" in text and "2.10×" in text and "no runner active" in text
 
         await pilot.press("d", "r", "a", "f", "t", "enter")  # typing filters; enter goes back to the table
         assert list(matrix(app).visible_ids) == [DRAFT1, "tiny.bf16.draft-k4.short.c16"]
@@ -66,8 +68,9 @@ async def test_workflow_select_start_watch_approve_results(tmp_path) -> None:
         await pilot.press("y")
         assert isinstance(app.screen, ApprovalDialog)
         assert "cost: < 0.01 GPU-h" in screen_text(app) and "toy-mcq: passed" in screen_text(app)
+        assert "step 1 of 2 · review" in screen_text(app)
         await pilot.press("y")
-        assert "press y again" in screen_text(app)
+        assert "step 2 of 2 · confirm" in screen_text(app) and "2/2 Confirm" in screen_text(app)
         await pilot.press("y")
         await wait_for(pilot, lambda: state_of(app, DRAFT1) == "done", what="the approved full run")
         await pilot.press("escape", "escape")  # back to the matrix, clear the filter
@@ -124,23 +127,24 @@ async def test_quit_and_reattach_shows_the_same_state(smoke_run) -> None:
     assert "smoke FAIL" in texts[0] and "approve?" in texts[0] and "2 awaiting approval" in texts[0]
 
 
-async def test_start_while_a_runner_is_busy_queues(tmp_path) -> None:
+async def test_start_while_a_runner_works_hands_the_cells_to_it(tmp_path) -> None:
+    """One runner per run: a selection made while a runner works goes to that runner through the store."""
     _, run_dir = build_run(tmp_path, "smoke", cells="tiny.bf16.ar.*")
     launcher = InProcessLauncher(delay=0.05, wait=True)
     app = SpecdeckApp(run_dir, runs_root=run_dir.parent, launcher=launcher, live=True)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_for(pilot, lambda: state_of(app, AR1) == "awaiting_approval", what="the run's state")
-        app.session.queue.append("tiny.bf16.ar.short.c1")  # a runner that waits for approvals …
+        app.session.store.decide(AR1, "rerun_smoke", "ops")  # a runner that waits for approvals …
         app.session.tick(app.snapshot)
         await wait_for(pilot, lambda: bool(app.snapshot and app.snapshot.runner_alive), what="the runner")
         await goto(pilot, NGRAM1)
-        await pilot.press("s")  # … so a start now is queued, not a second runner on the same run
-        assert len(launcher.calls) == 1 and app.session.queue
+        await pilot.press("s")  # … takes a start now: no second runner on the same run
+        await wait_for(pilot, lambda: state_of(app, NGRAM1) == "smoke_failed", what="the handed-over cell")
+        assert len(launcher.calls) == 1 and not launcher.errors
         await goto(pilot, AR1)
-        await pilot.press("x", "y")  # cancelling the waiting cell lets that runner finish …
-        await wait_for(pilot, lambda: len(launcher.calls) == 2, what="the queued runner")  # … and the next starts
-        assert launcher.calls[1][2:4] == ["--cells", NGRAM1]
+        await pilot.press("x", "y")  # cancelling the waiting cell lets that runner finish
         launcher.join()
+    assert '"kind":"cells_selected"' in (run_dir / "events.jsonl").read_text()
 
 
 async def test_log_pane_level_and_regex_filters(smoke_run) -> None:

@@ -68,7 +68,7 @@ def test_cell_view_smoke(snap_compare, make_app, size) -> None:
 def test_approval_dialog(snap_compare, make_app, size) -> None:
     async def run_before(pilot) -> None:
         await _cursor_to_draft(pilot)
-        await pilot.press("y", "y")  # the second y asks for the confirmation that names the cost
+        await pilot.press("y", "y")  # step 2 of 2: the confirmation that names the cost
         await pilot.pause()
     assert snap_compare(make_app("smoke"), terminal_size=size, run_before=run_before)
 

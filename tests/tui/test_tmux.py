@@ -116,9 +116,9 @@ def test_tui_in_tmux_survives_a_dropped_session_and_approves(tmp_path) -> None:
         again = tmux.wait("tui2", "approve?")
         assert "runner pid" in again
         tmux.keys("tui2", "Down", "Down", "y")
-        tmux.wait("tui2", "Full run of")
+        tmux.wait("tui2", "Review: full run of")
         tmux.keys("tui2", "y")
-        tmux.wait("tui2", "press y again")
+        tmux.wait("tui2", "step 2 of 2 · confirm")
         tmux.keys("tui2", "y")
         done = tmux.wait("tui2", row_is("draft-k4", "done"), timeout=90)  # the runner ran the approved full run
         save("after_approval", done)
