@@ -236,7 +236,7 @@ class RunModel:
             self.version += 1
 
     def _apply(self, e: Event) -> None:
-        self.gpu.add(e.kind, e.to_dict(), e.ts)
+        self.gpu.add(e)
         if isinstance(e, ApprovalWindowOpened):
             self.windows[e.serving_key] = ApprovalWindow(e.serving_key, str(e.cell_id or ""), float(e.until))
         elif isinstance(e, ServerStopped):  # the server is gone: nothing is kept warm

@@ -17,6 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.events import (
+    Event,
+    RunFinished,
+    ServerBusy,
+    ServerFailed,
+    ServerReady,
+    ServerStarting,
+    ServerStopped,
+)
 from console.units import human_seconds
 
 
@@ -77,27 +86,27 @@ class GpuBusyFold:
     spans: list[tuple[str, float, float]] = field(default_factory=list)
     starts: dict[str, int] = field(default_factory=dict)
 
-    def add(self, kind: str, d: dict[str, Any], ts: float) -> None:
+    def add(self, e: Event) -> None:
+        ts = e.ts
         self.first = ts if self.first is None else min(self.first, ts)
         self.last = ts if self.last is None else max(self.last, ts)
-        key = str(d.get("serving_key") or "")
-        if kind == "server_starting":
-            self.starting[key] = ts
-            self.starts[key] = self.starts.get(key, 0) + 1
-        elif kind in ("server_ready", "server_failed"):
-            began = self.starting.pop(key, None)
+        if isinstance(e, ServerStarting):
+            self.starting[e.serving_key] = ts
+            self.starts[e.serving_key] = self.starts.get(e.serving_key, 0) + 1
+        elif isinstance(e, (ServerReady, ServerFailed)):
+            began = self.starting.pop(e.serving_key, None)
             if began is not None:
                 self.startup_s += max(0.0, ts - began)
-            if kind == "server_ready":
-                self.up_since.setdefault(key, ts)
-        elif kind == "server_stopped":
-            began = self.up_since.pop(key, None)
+            if isinstance(e, ServerReady):
+                self.up_since.setdefault(e.serving_key, ts)
+        elif isinstance(e, ServerStopped):
+            began = self.up_since.pop(e.serving_key, None)
             if began is not None:
-                self.up.setdefault(key, []).append((began, ts))
-        elif kind == "server_busy":
-            start = float(d.get("started") or ts)
-            self.spans.append((key, start, start + float(d.get("seconds") or 0.0)))
-        elif kind == "run_finished":  # a runner that ends takes its servers down (pool.close) before this
+                self.up.setdefault(e.serving_key, []).append((began, ts))
+        elif isinstance(e, ServerBusy):
+            start = float(e.started or ts)
+            self.spans.append((e.serving_key, start, start + float(e.seconds or 0.0)))
+        elif isinstance(e, RunFinished):  # a runner that ends takes its servers down (pool.close) before this
             for k, began in list(self.up_since.items()):
                 self.up.setdefault(k, []).append((began, ts))
             self.up_since.clear()
@@ -117,11 +126,11 @@ class GpuBusyFold:
         return GpuBusy(wall, up_s, startup, min(busy, up_s), dict(self.starts))
 
 
-def gpu_busy(events: Iterable[Any], now: float | None = None) -> GpuBusy:
-    """The figure from events (objects with `kind`, `ts`, `to_dict()`)."""
+def gpu_busy(events: Iterable[Event], now: float | None = None) -> GpuBusy:
+    """The figure from a run's events."""
     fold = GpuBusyFold()
     for e in events:
-        fold.add(e.kind, e.to_dict(), e.ts)
+        fold.add(e)
     return fold.figure(now)
 
 
