@@ -55,12 +55,12 @@ def decide(run_dir: Path, cell_id: str, action: str, *, bench: str | None = None
     except KeyError:
         ids = ", ".join(c.cell_id for c in store.cells() if c.state.value == "awaiting_approval") or "none"
         raise DecisionRefused(f"no cell {cell_id!r} in {run_dir.name}; awaiting approval: {ids}") from None
+    conflict = store.conflict(cell_id, action, bench) if action in ("approve", "reject", "cancel") else None
+    if conflict is not None:  # answered at once, before any prompt: who decided, when, and what became of it
+        return _answer_conflict(conflict)
     if action in ("approve", "reject") and row.state.value != "awaiting_approval":
         raise DecisionRefused(f"{cell_id} is {row.state.value}, not awaiting_approval: only a cell whose smoke "
                               "passed can be approved or rejected")
-    conflict = store.conflict(cell_id, action, bench) if action in ("approve", "reject", "cancel") else None
-    if conflict is not None:  # answered at once, before any prompt
-        return _answer_conflict(conflict)
     lines, estimate = smoke_summary(store, cell_id)
     print(f"{cell_id} — smoke results:")
     print("\n".join(lines) or "  (none)")
