@@ -207,6 +207,11 @@ class Store:
             if os.access(self.path.parent, os.W_OK) or self.path.with_name(self.path.name + "-shm").exists():
                 raise
             self.db.close()
+            wal = self.path.with_name(self.path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:  # read as immutable, its writes would silently vanish
+                raise StoreError(self.path, f"its latest writes are in {wal.name}, which sqlite reads only with "
+                                            f"{self.path.name}-shm, absent here in a folder this user cannot write",
+                                 "Copy the run folder somewhere you can write (cp -r) and read the copy") from exc
             self.db = sqlite3.connect(uri + "&immutable=1", uri=True, check_same_thread=False, isolation_level=None)
             self.immutable = True
             version = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()

@@ -104,6 +104,32 @@ def test_status_and_report_work_on_another_users_read_only_run(finished_run, wit
         shutil.rmtree(base)
 
 
+def test_a_read_only_folder_whose_writes_sit_in_a_wal_without_shm_is_an_error_not_stale(tmp_path) -> None:
+    """sqlite cannot read the -wal there (no -shm, cannot create one): saying so beats showing older results."""
+    base = Path(tempfile.mkdtemp(prefix="specdeck-ro-"))
+    try:
+        run = base / "run"
+        store = Store(run / "state.sqlite")
+        store.add_cells([("a", "k", {})])
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.db.execute("PRAGMA wal_autocheckpoint=0")
+        store.add_cells([("b", "k", {})])  # only in the -wal
+        copy = base / "copy"
+        copy.mkdir()
+        for name in ("state.sqlite", "state.sqlite-wal"):
+            shutil.copyfile(run / name, copy / name)
+        store.close()
+        for p in [copy, *copy.iterdir()]:
+            p.chmod(0o555 if p.is_dir() else 0o444)
+        status = _without_write_rights(["status", str(copy)])
+        assert status.returncode == 2 and "state.sqlite-wal" in status.stderr and "cp -r" in status.stderr
+        assert "Traceback" not in status.stderr
+    finally:
+        for p in [base, *base.rglob("*")]:
+            p.chmod(0o755)
+        shutil.rmtree(base)
+
+
 WATCH = """
 import sys
 from pathlib import Path
