@@ -1,8 +1,8 @@
-"""A live server log: batches of lines in, a `Log(max_lines=…)` out, with a level and a regex filter.
+"""A live server log: batches of lines in, a `LogLines` view out, with a level and a regex filter.
 
-Lines arrive in batches (the app's watcher collects ~50 ms of them) and go to `Log.write_lines` in one
-call; the widget keeps only the last `max_lines` (memory stays flat however long the server runs) in a
-ring buffer so that changing a filter redraws from what is kept.
+Lines arrive in batches (the app's watcher collects ~50 ms of them) and go to `LogLines.write_lines` in one
+call; the pane keeps only the last `max_lines` (memory stays flat however long the server runs) in a ring
+buffer so that changing a filter redraws from what is kept.
 """
 
 from __future__ import annotations
@@ -14,14 +14,18 @@ from collections.abc import Iterable, Sequence
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
-from textual.widgets import Input, Log, Static
+from textual.widgets import Input, Static
 from typing_extensions import Self
 
 from widgets.throttle import Throttle
@@ -37,55 +41,132 @@ def level_of(line: str, previous: int) -> int:
     return _RANK[m.group(1)] if m else previous
 
 
-class BatchLog(Log):
-    """A `Log` for batches of newline-free lines: no per-line split and no width worker thread per call
-    (the width is the longest line's length, measured inline); a line renders to one styled segment,
-    cached (lines never change once written), with the widget's style computed once per style change
-    instead of once per line."""
+class LogLines(ScrollView, can_focus=True):
+    """The lines of a log, drawn through Textual's public Line API (`ScrollView.render_line`), like toolong's
+    `LogLines`: only the rows on screen are rendered, each line once (a line never changes once written).
 
-    _style: Style | None = None
+    Lines arrive in batches (`write_lines`); the widget keeps the last `max_lines` (memory stays flat however
+    long the server runs). Cached strips are keyed by a line's absolute number, so dropping the oldest lines
+    never invalidates the cache. The width is the longest line's length in characters (measured inline: no
+    worker thread per batch). Nothing here touches Textual's private attributes (textual 8.2.8 checked:
+    `ScrollView`, `virtual_size`, `scroll_offset`, `render_line`, `Strip`, `anchor`, `LRUCache`,
+    `text_selection` / `get_selection` / `selection_updated` are its documented API)."""
 
-    def notify_style_update(self) -> None:
-        self._style = None
-        super().notify_style_update()
+    ALLOW_SELECT = True
+    DEFAULT_CSS = """
+    LogLines {
+        background: $surface;
+        color: $text;
+        overflow: scroll;
+        &:focus {
+            background-tint: $foreground 5%;
+        }
+    }
+    """
 
-    def _render_line(self, y: int, scroll_x: int, width: int) -> Strip:
-        if self._style is None:
-            self._style = self.rich_style
-        style = self._style
-        if y >= len(self._lines):
-            return Strip.blank(width, style)
-        line = self._render_line_strip(y, style)
-        return line.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, y)
+    def __init__(self, max_lines: int | None = None, auto_scroll: bool = True, *, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.max_lines = max_lines
+        self.auto_scroll = auto_scroll
+        """Follow new lines when the view is at the end."""
+        self._lines: deque[str] = deque(maxlen=max_lines)
+        self._dropped = 0
+        """Lines dropped from the front so far: line `i` on screen is line `_dropped + i` of the log."""
+        self._width = 0
+        self._cache: LRUCache[int, Strip] = LRUCache(1024)
+        self._style: Style | None = None
 
-    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
-        if self.text_selection is not None or self.highlight:
-            return super()._render_line_strip(y, rich_style)
-        cached = self._render_line_cache.get(y)
-        if cached is not None:
-            return cached
-        text = self._process_line(self._lines[y])
-        strip = Strip([Segment(text, rich_style)], cell_len(text))
-        self._render_line_cache[y] = strip
-        return strip
+    @property
+    def lines(self) -> Sequence[str]:
+        """The lines kept, oldest first (a copy)."""
+        return list(self._lines)
 
+    @property
+    def line_count(self) -> int:
+        return len(self._lines)
+
+    # --- data in ------------------------------------------------------------------------------------------
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> Self:
+        """Append newline-free lines in one go: one virtual-size change and one refresh per batch."""
         batch = lines if isinstance(lines, list) else list(lines)
         if not batch:
             return self
-        if self.max_lines is not None and len(batch) > self.max_lines:
-            batch = batch[-self.max_lines:]
         at_end = self.is_vertical_scroll_end
         auto = self.auto_scroll if scroll_end is None else scroll_end
+        before = len(self._lines)
         self._lines.extend(batch)
-        if self.max_lines is not None and len(self._lines) > self.max_lines:
-            self._prune_max_lines()
+        dropped = before + len(batch) - len(self._lines)
+        self._dropped += dropped
         self._width = max(self._width, max(map(len, batch)))
         self.virtual_size = Size(self._width, len(self._lines))
         if auto and at_end and not self.is_vertical_scrollbar_grabbed:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif dropped and self.scroll_y:  # reading older lines: keep them in place while the front is dropped
+            self.scroll_to(y=max(0, self.scroll_y - dropped), animate=False, immediate=True)
         self.refresh()
         return self
+
+    def clear(self) -> Self:
+        self._dropped += len(self._lines)
+        self._lines.clear()
+        self._width = 0
+        self.virtual_size = Size(0, 0)
+        self.refresh()
+        return self
+
+    # --- drawing --------------------------------------------------------------------------------------------
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style = None
+        self._cache.clear()
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        if self._style is None:
+            self._style = self.rich_style
+        style = self._style
+        if index >= len(self._lines):
+            return Strip.blank(width, style)
+        strip = self._strip(index, style)
+        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
+
+    def _strip(self, index: int, style: Style) -> Strip:
+        selection = self.text_selection
+        key = self._dropped + index
+        if selection is None:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
+        text = _printable(self._lines[index])
+        span = selection.get_span(index) if selection is not None else None
+        if span is None:
+            strip = Strip([Segment(text, style)], cell_len(text))
+            if selection is None:
+                self._cache[key] = strip
+            return strip
+        start, end = span
+        rich = Text(text, no_wrap=True, style=style)
+        rich.stylize(self.screen.get_component_rich_style("screen--selection"), start,
+                     len(text) if end == -1 else end)
+        return Strip(rich.render(self.app.console), cell_len(text))
+
+    # --- text selection (mouse) -------------------------------------------------------------------------------
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        return selection.extract("\n".join(self._lines)), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self._cache.clear()
+        self.refresh()
+
+
+_CONTROL = re.compile("[\u0000-\u0014]")
+
+
+def _printable(line: str) -> str:
+    """Tabs expanded, control characters shown as �."""
+    return _CONTROL.sub("\ufffd", line.expandtabs())
 
 
 class LogPane(Vertical):
@@ -96,7 +177,7 @@ class LogPane(Vertical):
     LogPane > #log-status { height: 1; color: $text-muted; }
     LogPane > Input { display: none; height: 3; }
     LogPane.-filtering > Input { display: block; }
-    LogPane > Log { height: 1fr; }
+    LogPane > LogLines { height: 1fr; }
     """
     BINDINGS = [
         Binding("f", "toggle_follow", "Follow"),
@@ -128,9 +209,7 @@ class LogPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="log-status")
         yield Input(placeholder="regex filter (enter to apply, empty to clear, esc to leave)", id="log-filter")
-        log = BatchLog(max_lines=self.max_lines, auto_scroll=True, id="log")
-        log.can_focus = True
-        yield log
+        yield LogLines(max_lines=self.max_lines, auto_scroll=True, id="log")
 
     def on_mount(self) -> None:
         self.set_interval(self._status_throttle.period, self._status_throttle.tick)
@@ -138,8 +217,8 @@ class LogPane(Vertical):
         self._update_status()
 
     @property
-    def view(self) -> Log:
-        return self.query_one("#log", Log)
+    def view(self) -> LogLines:
+        return self.query_one("#log", LogLines)
 
     # --- data in ------------------------------------------------------------------------------------------
     def set_source(self, name: str) -> None:

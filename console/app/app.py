@@ -14,6 +14,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.message_pump import MessagePump
+from textual.reactive import var
 from textual.worker import get_current_worker
 
 from console.app import actions
@@ -29,11 +30,9 @@ from console.app.messages import (
     OpenRun,
     RerunSmoke,
     ReviewCell,
-    RunShown,
     RunUpdated,
     RunView,
     StartCells,
-    ViewWanted,
     WatchCell,
 )
 from console.app.runview import CellInfo, RunModel, RunSnapshot
@@ -50,6 +49,9 @@ class SpecdeckApp(App[None]):
     CSS_PATH = "specdeck.tcss"
     TITLE = "specdeck"
     ENABLE_COMMAND_PALETTE = False
+    run_view: var[RunView | None] = var(None, always_update=True)
+    """What screens may know of the open run; they watch it (`self.watch(self.app, "run_view", …)`), so a
+    screen shows a new picture in the same step the app takes it. Published by `show_view`."""
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -182,12 +184,14 @@ class SpecdeckApp(App[None]):
         self.session = session
         self.snapshot = model.snapshot()
         self._model = model
+        self.show_view()
         if session.run_dir is not None:
             self.watch_run(session.run_dir)
         self.push_screen(MatrixScreen(toy=toy))
 
     def close_session(self) -> None:
         self._log_reader = None
+        self.run_view = None
         self.workers.cancel_group(self, "watch")
         if self.watcher is not None:
             self.watcher.close()
@@ -246,8 +250,7 @@ class SpecdeckApp(App[None]):
                 self.post_message(LogArrived(chunk))
             time.sleep(max(0.0, self.poll_s - (time.monotonic() - t)))
 
-    def view(self) -> RunView | None:
-        """What screens are shown of the open run (None: nothing open)."""
+    def _view(self) -> RunView | None:
         if self.snapshot is None:
             return None
         session = self.session
@@ -256,10 +259,12 @@ class SpecdeckApp(App[None]):
                        launching=bool(session and session.runner_state(self.snapshot) == "starting"),
                        queued=len(session.queue) if session else 0)
 
-    def show_view(self, screen: MessagePump | None = None) -> None:
-        view = self.view()
+    def show_view(self) -> None:
+        """Publish the latest `RunView`: the screens watching `run_view` render it (the one on top at once,
+        the others when they come back on top)."""
+        view = self._view()
         if view is not None:
-            (screen or self.screen).post_message(RunShown(view))
+            self.run_view = view
 
     def refresh_view(self) -> None:
         """Once a second: the header's truth (a runner that started or ended, the approval countdown) does not
@@ -313,12 +318,8 @@ class SpecdeckApp(App[None]):
     def on_open_run(self, message: OpenRun) -> None:
         self.open_run(message.path)
 
-    def on_view_wanted(self, message: ViewWanted) -> None:
-        self.show_view(message.screen)
-
     def on_watch_cell(self, message: WatchCell) -> None:
         self._log_reader = message.screen if message.cell_id is not None else None
-        self.show_view(message.screen)
         self.watch_cell(message.cell_id)
         if message.cell_id is not None:  # a cell view is the heaviest screen: freeze it once it is built
             self.call_after_refresh(self.freeze_heap)

@@ -14,10 +14,8 @@ from console.app.messages import (
     CellsStarted,
     CloseRun,
     ReviewCell,
-    RunShown,
     RunView,
     StartCells,
-    ViewWanted,
 )
 from console.app.runview import CellStatus, RunSnapshot
 from console.run.states import TERMINAL, CellState
@@ -150,6 +148,8 @@ class MatrixScreen(Screen[None]):
         self._run_line = ""
         self._cell_line = ""
         self.run_view: RunView | None = None
+        """The app's `run_view`, as last published."""
+        self._stale = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="run-line")
@@ -161,15 +161,20 @@ class MatrixScreen(Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self.query_one(CellMatrix).focus()
-        self.post_message(ViewWanted(self))
+        self.watch(self.app, "run_view", self._run_changed)
+
+    def _run_changed(self, view: RunView | None) -> None:
+        if view is None:
+            return
+        self.run_view = view
+        self._stale = not self.is_current  # under another screen: drawn when it comes back on top
+        if not self._stale:
+            self.show_snapshot(view.snapshot)
 
     def on_screen_resume(self) -> None:
-        if self._ready:
-            self.post_message(ViewWanted(self))
-
-    def on_run_shown(self, message: RunShown) -> None:
-        self.run_view = message.view
-        self.show_snapshot(message.view.snapshot)
+        if self._stale and self.run_view is not None:
+            self._stale = False
+            self.show_snapshot(self.run_view.snapshot)
 
     @property
     def matrix(self) -> CellMatrix:

@@ -2,7 +2,9 @@
 
 - the watcher thread → the app: `RunUpdated`, `LogArrived` (thread-safe `post_message`, no call_from_thread per
   line);
-- the app → a screen: `RunShown` (a new `RunView`), `LogShown` (a batch of server.log lines);
+- the app → screens: it publishes a `RunView` in its reactive `run_view`, which screens watch (Textual's data
+  binding: the screen on top renders it in the same step), and sends `LogShown` (a batch of server.log lines)
+  to the screen that asked to watch a cell;
 - a screen → the app (they bubble up from the screen): what the operator asked for — open an experiment or a
   run, start cells, review / cancel / re-run a cell, watch a cell's log, close the run.
 
@@ -76,17 +78,6 @@ class LogArrived(Message):
 
 
 # --- app → screens -----------------------------------------------------------------------------------------------
-class RunShown(Message, bubble=False):
-    """The app's latest view of the run, sent to the screen on top (and to a screen that asks for it)."""
-
-    def __init__(self, view: RunView) -> None:
-        super().__init__()
-        self.view = view
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, RunShown)
-
-
 class LogShown(Message, bubble=False):
     """Server-log lines for the screen that asked to watch a cell. It calls `taken` once they are on screen
     (after the next refresh): until then the watcher gathers the next batch instead of flooding the loop."""
@@ -114,17 +105,8 @@ class OpenRun(Message):
         self.path = path
 
 
-class ViewWanted(Message):
-    """A screen that just opened (or came back on top) asks for the current `RunView`."""
-
-    def __init__(self, screen: MessagePump) -> None:
-        super().__init__()
-        self.screen = screen
-
-
 class WatchCell(Message):
-    """Tail this cell's server.log and send its lines (`LogShown`) to `screen`; `cell_id` None stops it.
-    Also answers with the current `RunView`, like `ViewWanted`."""
+    """Tail this cell's server.log and send its lines (`LogShown`) to `screen`; `cell_id` None stops it."""
 
     def __init__(self, screen: MessagePump, cell_id: str | None) -> None:
         super().__init__()

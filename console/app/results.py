@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, LoadingIndicator, Static, TabbedContent, TabPane
 
-from console.app.messages import RunShown, RunView, ViewWanted
+from console.app.messages import RunView
 from console.app.results_data import ResultsData, Section, results_data
 from widgets.results_plots import ResultsPlot
 from widgets.results_tables import ResultsTables, TableData
@@ -66,13 +66,16 @@ class ResultsScreen(Screen[None]):
         self.run_view: RunView | None = None
 
     def on_mount(self) -> None:
-        self.post_message(ViewWanted(self))
+        self.watch(self.app, "run_view", self._run_changed)
+        if self.run_view is None:
+            self.action_reload()  # nothing open: says so
 
-    def on_run_shown(self, message: RunShown) -> None:
+    def _run_changed(self, view: RunView | None) -> None:
         first = self.run_view is None
-        self.run_view = message.view
-        if first:
-            self.action_reload()
+        if view is not None:
+            self.run_view = view
+            if first:
+                self.action_reload()
 
     def action_reload(self) -> None:
         view = self.run_view

@@ -52,10 +52,10 @@ def test_screen_messages_reach_the_app_by_bubbling() -> None:
     """The requests screens post bubble to the app; what the app sends a screen stays with that screen."""
     from console.app import messages as m
 
-    for cls in (m.OpenExperiment, m.OpenRun, m.ViewWanted, m.WatchCell, m.StartCells, m.ReviewCell,
+    for cls in (m.OpenExperiment, m.OpenRun, m.WatchCell, m.StartCells, m.ReviewCell,
                 m.CancelCell, m.RerunSmoke, m.CloseRun):
         assert cls.bubble, cls
-    for cls in (m.RunShown, m.LogShown, m.CellsStarted):
+    for cls in (m.LogShown, m.CellsStarted):
         assert not cls.bubble, cls
 
 
