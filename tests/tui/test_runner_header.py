@@ -96,3 +96,31 @@ async def test_a_start_no_runner_took_gets_one(smoke_run) -> None:
         assert launcher.calls[0][:4] == ["resume", str(run_dir), "--cells", "tiny.bf16.ngram-k4.short.c16"]
         launcher.join()
         await wait_for(pilot, lambda: state_of(app, "tiny.bf16.ngram-k4.short.c16") == "done", what="its cell")
+
+
+async def test_a_reattached_console_shows_the_window_and_its_approval_reaches_the_running_runner(tmp_path) -> None:
+    """The runner outlives the console that started it: a console opened on the run later shows the same
+    countdown, and its approval is taken by that runner on its warm server (no second runner, no restart)."""
+    import threading
+
+    from tests.tui.fakecore import make_runner
+
+    exp = write_experiment(tmp_path / "experiments")
+    run_dir = tmp_path / "runs" / "20260101-000000-tuidemo"
+    runner = make_runner(exp, run_dir, cells=f"{AR1},{DRAFT1}", delay=0.01, window=60.0)
+    t = threading.Thread(target=runner.run, daemon=True)
+    t.start()
+    launcher = InProcessLauncher()
+    app = SpecdeckApp(run_dir, runs_root=run_dir.parent, launcher=launcher)
+    async with app.run_test(size=(200, 30)) as pilot:
+        await wait_for(pilot, lambda: "server warm for your approval" in header(app), what="the countdown")
+        await goto(pilot, AR1)
+        await pilot.press("y", "y", "y")
+        await wait_for(pilot, lambda: state_of(app, DRAFT1) == "awaiting_approval", timeout=60,
+                       what="the second config after the approval")
+        assert state_of(app, AR1) == "done" and not launcher.calls
+        await goto(pilot, DRAFT1)
+        await pilot.press("y", "y", "y")
+        await wait_for(pilot, lambda: state_of(app, DRAFT1) == "done", what="the second full run")
+    t.join(20)
+    assert not t.is_alive() and not launcher.calls
