@@ -33,7 +33,7 @@ Emit = Callable[[Event], None]
 
 @dataclass(frozen=True)
 class SpeedConfig:
-    """One speed point's workload; defaults are DESIGN.md's measurement rules."""
+    """One speed point's workload; defaults are docs/design.md's measurement rules."""
 
     context_tokens: int
     concurrency: int

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Spread:
-    """Repeats are reported as median with min and max, never as a lone mean (DESIGN.md)."""
+    """Repeats are reported as median with min and max, never as a lone mean (docs/design.md)."""
 
     median: float
     min: float

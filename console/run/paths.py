@@ -1,4 +1,4 @@
-"""Where runs live on disk (see DESIGN.md "A run on disk")."""
+"""Where runs live on disk (see docs/design.md "A run on disk")."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """vLLM ``/metrics`` snapshots and the acceptance numbers between two of them.
 
 Acceptance is measured from Prometheus counters diffed around a phase with no other traffic, never from a
-streaming client (see DESIGN.md, measurement rules)::
+streaming client (see docs/design.md, measurement rules)::
 
     mean acceptance length = 1 + Δaccepted / Δdrafts
     per-position rate[i]   = Δaccepted_per_pos[i] / Δdrafts

@@ -349,7 +349,7 @@ class Context(Strict):
 
 
 class Workload(Strict):
-    """The speed phase's grid and rules (see DESIGN.md 'Measurement rules')."""
+    """The speed phase's grid and rules (see docs/design.md 'Measurement rules')."""
 
     contexts: list[Context] = Field(
         default_factory=lambda: [Context(label="short", tokens=128), Context(label="8k", tokens=8192)],
