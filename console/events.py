@@ -339,8 +339,10 @@ def from_dict(data: dict[str, Any]) -> Event:
     kind = str(data.pop("kind", ""))
     cls = EVENT_TYPES.get(kind)
     if cls is None:
-        base = {k: data[k] for k in ("run_id", "cell_id", "ts") if k in data}
-        return UnknownEvent(**base, unknown_kind=kind, data=data)
+        ts = data.get("ts")
+        return UnknownEvent(run_id=str(data.get("run_id") or ""), cell_id=data.get("cell_id"),
+                            ts=float(ts) if isinstance(ts, (int, float)) else time.time(),
+                            unknown_kind=kind, data=data)
     names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+    kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
     return cls(**kwargs)
