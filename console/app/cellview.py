@@ -15,6 +15,7 @@ from console.app.messages import (
     LogShown,
     RerunSmoke,
     ReviewCell,
+    RunFollower,
     RunView,
     WatchCell,
 )
@@ -107,9 +108,7 @@ class CellScreen(Screen[None]):
         self._ready = False
         self.cell_id = cell_id
         self._texts: dict[str, str] = {}
-        self.run_view: RunView | None = None
-        """The app's `run_view`, as last published."""
-        self._stale = False
+        self.follower = RunFollower(self, self.show_snapshot)
 
     def compose(self) -> ComposeResult:
         yield Static(id="cell-head")
@@ -129,21 +128,15 @@ class CellScreen(Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self.query_one(LogPane).view.focus()
-        self.watch(self.app, "run_view", self._run_changed)
+        self.follower.start()
         self.post_message(WatchCell(self, self.cell_id))
 
-    def _run_changed(self, view: RunView | None) -> None:
-        if view is None:
-            return
-        self.run_view = view
-        self._stale = not self.is_current  # under a dialog: drawn when it comes back on top
-        if not self._stale:
-            self.show_snapshot(view.snapshot)
-
     def on_screen_resume(self) -> None:
-        if self._stale and self.run_view is not None:
-            self._stale = False
-            self.show_snapshot(self.run_view.snapshot)
+        self.follower.resumed()
+
+    @property
+    def run_view(self) -> RunView | None:
+        return self.follower.view
 
     def on_log_shown(self, message: LogShown) -> None:
         try:

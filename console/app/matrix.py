@@ -14,6 +14,7 @@ from console.app.messages import (
     CellsStarted,
     CloseRun,
     ReviewCell,
+    RunFollower,
     RunView,
     StartCells,
 )
@@ -147,9 +148,7 @@ class MatrixScreen(Screen[None]):
         self.toy = toy
         self._run_line = ""
         self._cell_line = ""
-        self.run_view: RunView | None = None
-        """The app's `run_view`, as last published."""
-        self._stale = False
+        self.follower = RunFollower(self, self.show_snapshot)
 
     def compose(self) -> ComposeResult:
         yield Static(id="run-line")
@@ -161,20 +160,14 @@ class MatrixScreen(Screen[None]):
     def on_mount(self) -> None:
         self._ready = True
         self.query_one(CellMatrix).focus()
-        self.watch(self.app, "run_view", self._run_changed)
-
-    def _run_changed(self, view: RunView | None) -> None:
-        if view is None:
-            return
-        self.run_view = view
-        self._stale = not self.is_current  # under another screen: drawn when it comes back on top
-        if not self._stale:
-            self.show_snapshot(view.snapshot)
+        self.follower.start()
 
     def on_screen_resume(self) -> None:
-        if self._stale and self.run_view is not None:
-            self._stale = False
-            self.show_snapshot(self.run_view.snapshot)
+        self.follower.resumed()
+
+    @property
+    def run_view(self) -> RunView | None:
+        return self.follower.view
 
     @property
     def matrix(self) -> CellMatrix:

@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 from textual.message_pump import MessagePump
+from textual.screen import Screen
 
 from console.app.runview import RunSnapshot
 from console.app.watcher import LogChunk
@@ -55,6 +57,36 @@ class RunView:
     @property
     def run_name(self) -> str | None:
         return self.run_dir.name if self.run_dir is not None else None
+
+
+class RunFollower:
+    """A screen's hold on the app's `run_view`: calls `draw(snapshot)` when a new view is published and the screen
+    is on top; under another screen it only keeps the view and draws it when the screen comes back
+    (`resumed()`, from the screen's `on_screen_resume`)."""
+
+    def __init__(self, screen: Screen[Any], draw: Callable[[RunSnapshot], None]) -> None:
+        self.screen = screen
+        self.draw = draw
+        self.view: RunView | None = None
+        """The app's `run_view`, as last published."""
+        self._stale = False
+
+    def start(self) -> None:
+        """Watch the app's `run_view` (called from the screen's `on_mount`; draws the current one at once)."""
+        self.screen.watch(self.screen.app, "run_view", self._changed)
+
+    def _changed(self, view: RunView | None) -> None:
+        if view is None:
+            return
+        self.view = view
+        self._stale = not self.screen.is_current
+        if not self._stale:
+            self.draw(view.snapshot)
+
+    def resumed(self) -> None:
+        if self._stale and self.view is not None:
+            self._stale = False
+            self.draw(self.view.snapshot)
 
 
 # --- watcher thread → app ---------------------------------------------------------------------------------------
