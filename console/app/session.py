@@ -55,7 +55,8 @@ class RunSession:
         self.started_run = False
         self._launched: tuple[int | None, float] | None = None
         """(pid, time) of the runner this console started last, until it is seen working or has ended."""
-        self._rescued: set[int] = set()
+        self._rescued: set[tuple[str, str]] = set()
+        """(cell, decision) pairs a runner was started for: one rescue each, never a loop."""
 
     @property
     def all_ids(self) -> list[str]:
@@ -127,13 +128,13 @@ class RunSession:
             self.queue.clear()
         if snap is None or not self.has_store() or self.runner_state(snap) != "none":
             return None
-        terminal = {c.cell_id for c in snap.cells if c.in_run and c.state.terminal}
-        orphans = [d for d in self.store.decisions(pending_only=True)
-                   if d.id not in self._rescued and (d.action == "start" or d.cell_id not in terminal)]
+        # from the snapshot (the watcher reads the store read-only): an archived run folder is never written
+        orphans = {(c.cell_id, c.pending) for c in snap.cells
+                   if c.pending and (c.pending == "start" or not (c.in_run and c.state.terminal))} - self._rescued
         if not orphans:
             return None
-        self._rescued.update(d.id for d in orphans)
-        return self._launch(sorted({d.cell_id for d in orphans}), snap)
+        self._rescued |= orphans
+        return self._launch(sorted({cell for cell, _ in orphans}), snap)
 
     def _launch(self, cells: list[str], snap: RunSnapshot | None) -> str:
         all_ids = self.all_ids or ([c.cell_id for c in snap.cells] if snap else [])
