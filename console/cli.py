@@ -37,7 +37,7 @@ typical session:
   specdeck validate experiments/demo.toml    check an experiment and list its cells
   specdeck preflight experiments/demo.toml   will it run here (engine, models, memory, evals, disk)? GPU-hours
   specdeck prepare experiments/demo.toml     download every model and dataset it needs, then run offline
-  specdeck serve experiments/demo.toml --cell wide.bf16.ar.short.c1
+  specdeck serve experiments/demo.toml --cell wide.fp32.ar.short.c1
                                              bring up vLLM for one cell, show live stats
   specdeck logstats runs/<run>/cells/<cell>/server.log
                                              acceptance and throughput series of any vLLM log

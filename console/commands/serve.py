@@ -22,7 +22,7 @@ A start that fails is explained: the reason (CUDA out of memory, KV cache too sm
 bad model path, port in use, …), the fix, and the log line that shows it.
 
 examples:
-  specdeck serve experiments/demo.toml --cell wide.bf16.draft-exact-k4.short.c1
+  specdeck serve experiments/demo.toml --cell wide.fp32.draft-exact-k4.short.c1
   specdeck serve experiments/study-h100.toml --cell gemma4-31b.fp8.mtp-k8.short.c1 --stats-every 10
 """
 
