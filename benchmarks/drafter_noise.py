@@ -91,13 +91,14 @@ def vllm_server(
     timeout: float,
     spec_extra: dict[str, object] | None = None,
     max_num_batched_tokens: int | None = None,
+    dtype: str = "bfloat16",
 ) -> Iterator[tuple[str, float]]:
     """Start vLLM in its own session, wait for /health, yield (base url, start-up seconds), always stop it."""
     port = free_port()
     argv = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
         "--model", str(target), "--served-model-name", "tiny", "--host", "127.0.0.1", "--port", str(port),
-        "--max-model-len", "2048", "--dtype", "bfloat16", "--no-enable-prefix-caching",
+        "--max-model-len", "2048", "--dtype", dtype, "--no-enable-prefix-caching",
     ]  # fmt: skip
     if max_num_batched_tokens:
         argv += ["--max-num-batched-tokens", str(max_num_batched_tokens)]
@@ -246,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
         "--startup-timeout", type=float, default=600.0, help="seconds (a loaded 2-core box is slow)"
     )
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--dtype", default=None,
+                    help="served dtype (default: float32 for wide-target, as experiments/demo.toml serves it on a CPU "
+                         "without native bf16; bfloat16 for tiny-target)")
     ap.add_argument("--max-num-batched-tokens", type=int, default=256,
                     help="vLLM's start-up profiles one batch this size: small keeps a 2-core start short (0 = default)")
     args = ap.parse_args(argv)
@@ -274,8 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         name = "ar" if level is None else f"noise-{level:g}"
         draft = None if level is None else paths[name]
         log = args.work_dir / f"server-{name}.log"
+        dtype = args.dtype or ("float32" if args.target == "wide" else "bfloat16")
         with vllm_server(paths[served], draft, args.k, log, args.startup_timeout, args.spec_extra,
-                         args.max_num_batched_tokens) as (
+                         args.max_num_batched_tokens, dtype) as (
             url,
             startup,
         ):
