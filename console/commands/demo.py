@@ -13,7 +13,7 @@ DESCRIPTION = """\
 The embedded default. Builds the toy models once (cached), then opens the console (`specdeck tui`)
 on experiments/demo.toml — a 202 M-parameter toy target (the trained 2-layer toy widened with zeros: the
 same function at a big model's cost), AR, draft_model with the tiny model itself as drafter, draft_model
-with a noisy drafter swept over k = 1, 2, 4, 6, 8, ngram: select cells (space, a), start them (s), watch the
+with a noisy drafter swept over k = 1, 2, 4, 8, ngram: select cells (space, a), start them (s), watch the
 vLLM log, acceptance and smoke, approve the full run (y), read the results (R: speed-ups, the k curve,
 the Pareto frontiers). Press ? in the console for the keys.
 
