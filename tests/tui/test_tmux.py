@@ -7,6 +7,8 @@ needs no vLLM; the console is the installed `specdeck` command. Needs tmux (CI: 
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -134,3 +136,140 @@ def test_tui_in_tmux_survives_a_dropped_session_and_approves(tmp_path) -> None:
         if runner.poll() is None:
             os.killpg(runner.pid, signal.SIGTERM)  # our runner, by its own process group id
             runner.wait(10)
+
+
+ENGINE_EXP = """\
+# The console's path on real vLLM (#13): two cells of two serving configs, a small workload, a short full run.
+[experiment]
+name = "tmuxe2e"
+device = "cpu"
+[serving]
+max_model_len = 2048
+dtype = "bfloat16"
+cpu_kvcache_space_gib = 1
+enable_prefix_caching = false
+startup_timeout_s = 900
+[[models]]
+id = "tiny"
+path = "@models/tiny-target"
+served_name = "tiny"
+total_params_b = 0.00157
+bytes_per_param = 2
+precision = "bf16"
+toy = true
+[[techniques]]
+id = "ar"
+method = "ar"
+[[techniques]]
+id = "ngram-k4"
+method = "ngram"
+k = 4
+config = { prompt_lookup_max = 4, prompt_lookup_min = 2 }
+[workload]
+contexts = [{ label = "short", tokens = 128 }]
+output_tokens = 64
+concurrency = [1]
+repeats = 1
+requests_per_repeat = 2
+warmup_requests = 1
+[generation]
+temperature = 0.0
+top_p = 1.0
+max_tokens = 64
+[[benchmarks]]
+id = "toy-mcq"
+framework = "builtin"
+task = "toy-mcq"
+options = 4
+smoke_items = 5
+full_items = 8
+expected_output_tokens = 24
+"""
+AR1, NGRAM1 = "tiny.bf16.ar.short.c1", "tiny.bf16.ngram-k4.short.c1"
+
+
+def row_has(technique: str, state: str) -> Callable[[str], bool]:
+    """A matrix row of `technique` (short context, c=1) shows `state`, whatever the column widths."""
+    def check(screen: str) -> bool:
+        for line in screen.splitlines():
+            words = line.split()
+            if technique in words and "short" in words and state in words:
+                i = words.index("short")
+                return words[i + 1:i + 2] == ["1"]
+        return False
+    return check
+
+
+def header_line(screen: str) -> str:
+    """The run line (it may wrap onto a second line)."""
+    lines = screen.splitlines()
+    return " ".join(x.strip() for x in lines[:3])
+
+
+@pytest.mark.engine
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None and not os.environ.get("SPECDECK_REQUIRE_ENGINE"),
+                    reason="vLLM not installed: bash setup.sh --cpu")
+def test_console_path_on_real_vllm_one_start_per_config(tmp_path) -> None:
+    """#13 end to end in a real terminal on real vLLM: select two cells of two serving configs and start them
+    from the console (the real detached runner), approve the first by the dialog inside its approval window,
+    watch the second config run by itself; the header is truthful at each step and each config's server
+    starts once."""
+    from console.models import build_models, default_models_dir
+    from console.run.eventlog import read_events
+    from console.run.liveness import pid_alive
+
+    build_models(default_models_dir())
+    exp = tmp_path / "experiments" / "tmuxe2e.toml"
+    exp.parent.mkdir(parents=True)
+    exp.write_text(ENGINE_EXP)
+    runs = tmp_path / "runs"
+    tmux = Tmux()
+    command = (f"cd {ROOT} && exec env -u COLUMNS -u LINES TZ=UTC SPECDECK_RUNS_DIR={runs} "
+               f"{specdeck()} tui {exp}")
+    try:
+        tmux.run("new-session", "-d", "-s", "e2e", "-x", "140", "-y", "32", command)
+        tmux.wait("e2e", "no run yet")
+        tmux.keys("e2e", "Space", "Space", "s")  # ar c1 (the cursor moves on), ngram c1, start
+        started = tmux.wait("e2e", lambda s: "runner starting" in s or "runner pid" in s, timeout=60)
+        save("e2e_1_started", started)
+        assert "mid-phase but no runner" not in header_line(started)
+        held = tmux.wait("e2e", "server warm for your approval", timeout=900)  # speed + smoke of AR
+        save("e2e_2_held_for_approval", held)
+        assert row_has("ar", "approve?")(held) and not row_has("ngram-k4", "done")(held)
+        run_dir = next(runs.iterdir())
+        tmux.keys("e2e", "Up", "Up", "y")  # the cursor back to the AR cell; open the dialog
+        save("e2e_3_review", tmux.wait("e2e", "step 1 of 2 · review"))
+        tmux.keys("e2e", "y")
+        save("e2e_4_confirm", tmux.wait("e2e", "step 2 of 2 · confirm"))
+        tmux.keys("e2e", "y")
+        second = tmux.wait("e2e", lambda s: f"working: {NGRAM1}" in header_line(s), timeout=900)
+        save("e2e_5_second_group_by_itself", second)
+        assert row_has("ar", "done")(second)
+        held2 = tmux.wait("e2e", lambda s: row_has("ngram-k4", "approve?")(s) and "warm for your approval" in s,
+                          timeout=900)
+        save("e2e_6_second_held", held2)
+        tmux.keys("e2e", "Down", "y", "y", "y")
+        done = tmux.wait("e2e", lambda s: row_has("ngram-k4", "done")(s) and "no runner active" in header_line(s),
+                         timeout=900)
+        save("e2e_7_done_no_runner", done)
+        assert "2 done" in header_line(done) and "1.0 start(s)/config" in header_line(done)
+        events, _ = read_events(run_dir / "events.jsonl")
+        starts: dict[str, int] = {}
+        for e in events:
+            if e.kind == "server_starting":
+                starts[e.serving_key] = starts.get(e.serving_key, 0) + 1
+        assert sorted(starts.values()) == [1, 1], starts  # one server start per serving config
+        store = Store(run_dir / "state.sqlite")
+        assert {c.cell_id: c.state.value for c in store.cells()} == {AR1: "done", NGRAM1: "done"}
+        runner = store.runner()
+        assert runner is None or not pid_alive(int(runner["pid"]))
+        store.close()
+    finally:
+        tmux.kill_server()
+        for run_dir in runs.glob("*"):  # a runner left by a failure: SIGINT lets it stop its server
+            store = Store(run_dir / "state.sqlite")
+            row = store.runner()
+            store.close()
+            if row:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(int(row["pid"]), signal.SIGINT)
