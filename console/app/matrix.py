@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -116,8 +118,9 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
             parts.append(f"{done} done")
         if failed:
             parts.append(f"[red]{failed} failed[/]")
-        if snap.gpu is not None and snap.gpu.starts:
-            parts.append(snap.gpu.short())
+        if snap.gpu is not None and snap.gpu.starts:  # a held server's up-time counts on between events
+            gpu = snap.gpu.at(time.time() if now is None else now) if snap.runner_alive else snap.gpu
+            parts.append(gpu.short())
     if snap.caveats:
         first = snap.caveats[0].split(". ", 1)[0]
         parts.append(f"[b red]engine caveat: {escape(first)} (specdeck status shows it whole)[/]")

@@ -13,7 +13,7 @@ requests in flight, starts per serving config. Read by `specdeck status`, `specd
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,19 @@ class GpuBusy:
     startup_s: float
     busy_s: float
     starts: dict[str, int]
+    end: float = 0.0
+    """The moment the figure was taken up to."""
+    open_up: int = 0
+    """Servers still up at `end` (their up-time grows while nothing is logged: a server held for approval)."""
+    open_starting: int = 0
+
+    def at(self, now: float) -> GpuBusy:
+        """The figure carried forward to `now` (no event since `end`): open up-time and start-up keep counting."""
+        dt = now - self.end
+        if dt <= 0 or not (self.open_up or self.open_starting):
+            return self
+        return replace(self, wall_s=self.wall_s + dt, up_s=self.up_s + dt * self.open_up,
+                       startup_s=self.startup_s + dt * self.open_starting, end=now)
 
     @property
     def busy_share(self) -> float | None:
@@ -123,7 +136,8 @@ class GpuBusyFold:
                 busy += max(0.0, min(b, ub) - max(a, ua))
         startup = self.startup_s + sum(max(0.0, end - t) for t in self.starting.values())
         wall = (end - self.first) if self.first is not None else 0.0
-        return GpuBusy(wall, up_s, startup, min(busy, up_s), dict(self.starts))
+        return GpuBusy(wall, up_s, startup, min(busy, up_s), dict(self.starts), end=end,
+                       open_up=len(self.up_since), open_starting=len(self.starting))
 
 
 def gpu_busy(events: Iterable[Event], now: float | None = None) -> GpuBusy:

@@ -54,3 +54,12 @@ def test_report_notes_the_figure(write_toml, tmp_path, capsys) -> None:
         log.append(e)
     assert main(["report", str(tmp_path / "run"), "--width", "200"]) == 0
     assert "run run, GPU busy: wall time" in capsys.readouterr().out
+
+
+def test_a_held_server_keeps_counting_between_events() -> None:
+    g = gpu_busy([ServerStarting(serving_key="a", ts=0.0), ServerReady(serving_key="a", ts=10.0),
+                  ServerBusy(serving_key="a", started=10.0, seconds=10.0, ts=20.0)])
+    assert g.up_s == pytest.approx(10.0) and g.busy_share == pytest.approx(1.0)
+    later = g.at(60.0)  # held for approval 40 s with no event: the share must fall, not stay at 100 %
+    assert later.up_s == pytest.approx(50.0) and later.busy_share == pytest.approx(0.2)
+    assert gpu_busy([ServerStopped(serving_key="a", ts=5.0)]).at(100.0).up_s == 0.0
