@@ -32,53 +32,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-EXP = """\
-# benchmarks/gpu_busy.py: the console's path on the tiny target (two serving configs), a small workload.
-[experiment]
-name = "gpubusy"
-device = "cpu"
-[serving]
-max_model_len = 2048
-dtype = "bfloat16"
-cpu_kvcache_space_gib = 1
-enable_prefix_caching = false
-startup_timeout_s = 900
-[[models]]
-id = "tiny"
-path = "@models/tiny-target"
-served_name = "tiny"
-total_params_b = 0.00157
-bytes_per_param = 2
-precision = "bf16"
-toy = true
-[[techniques]]
-id = "ar"
-method = "ar"
-[[techniques]]
-id = "ngram-k4"
-method = "ngram"
-k = 4
-config = { prompt_lookup_max = 4, prompt_lookup_min = 2 }
-[workload]
-contexts = [{ label = "short", tokens = 128 }]
-output_tokens = 128
-concurrency = [1]
-repeats = 2
-requests_per_repeat = 4
-warmup_requests = 1
-[generation]
-temperature = 0.0
-top_p = 1.0
-max_tokens = 64
-[[benchmarks]]
-id = "toy-mcq"
-framework = "builtin"
-task = "toy-mcq"
-options = 4
-smoke_items = 5
-full_items = 12
-expected_output_tokens = 24
-"""
+from tests.tiny_experiment import tiny_experiment_toml  # noqa: E402
+
+EXP = tiny_experiment_toml(
+    "gpubusy", "benchmarks/gpu_busy.py: the console's path on the tiny target (two serving configs), a small workload.",
+    ngram=True, output_tokens=128, repeats=2, requests_per_repeat=4, full_items=12)
 CELLS = "tiny.bf16.ar.short.c1,tiny.bf16.ngram-k4.short.c1"
 
 

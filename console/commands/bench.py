@@ -155,12 +155,10 @@ def run(args: argparse.Namespace) -> int:
     from console.run.paths import new_run_dir
     from console.serve.pool import ServerPool
     from console.serve.server import new_api_key
-    from console.spec.loader import SpecError, load_experiment
+    from console.spec.loader import load_experiment_or_say
 
-    try:
-        exp = load_experiment(args.experiment)
-    except SpecError as exc:
-        print("\n".join(map(str, exc.problems)), file=sys.stderr)
+    exp = load_experiment_or_say(args.experiment)
+    if exp is None:
         return 1
     try:
         options = BenchOptions(

@@ -44,12 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def open_console(args: argparse.Namespace) -> int:
     """Build the models (once), then the console on the demo experiment."""
     from console.models import build_models, default_models_dir
-    from console.spec.loader import SpecError, load_experiment
+    from console.spec.loader import load_experiment_or_say
 
-    try:
-        load_experiment(args.experiment)
-    except SpecError as exc:
-        print("\n".join(map(str, exc.problems)), file=sys.stderr)
+    if load_experiment_or_say(args.experiment) is None:
         return 1
     print("building the toy models (first time ≈ 6 min: the target trains on one CPU core; cached after) …",
           flush=True)
@@ -89,12 +86,10 @@ def headless(args: argparse.Namespace) -> int:
     from console.serve.metrics import acceptance_between, scrape
     from console.serve.pool import ServerPool
     from console.serve.server import ServerStartError, new_api_key
-    from console.spec.loader import SpecError, load_experiment
+    from console.spec.loader import load_experiment_or_say
 
-    try:
-        exp = load_experiment(args.experiment)
-    except SpecError as exc:
-        print("\n".join(map(str, exc.problems)), file=sys.stderr)
+    exp = load_experiment_or_say(args.experiment)
+    if exp is None:
         return 1
     print("building the toy models (first time ≈ 6 min: the target trains on one CPU core; cached after) …",
           flush=True)

@@ -61,13 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from console.preflight.render import render
     from console.preflight.run import preflight, select
     from console.results.roofline import parse_bandwidth_arg
-    from console.spec.loader import SpecError, load_experiment
+    from console.spec.loader import load_experiment_or_say
 
-    try:
-        exp = load_experiment(args.experiment)
-    except SpecError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    exp = load_experiment_or_say(args.experiment)
+    if exp is None:
         print(f"{args.experiment}: invalid — `specdeck validate` explains; nothing checked", file=sys.stderr)
         return 2
     cells = select(exp.cells, args.cells)

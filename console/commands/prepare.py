@@ -46,12 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from console.hub import Hub
     from console.preflight.run import select
     from console.prepare import is_local, needs_of, prepare
-    from console.spec.loader import SpecError, load_experiment
+    from console.spec.loader import load_experiment_or_say
 
-    try:
-        exp = load_experiment(args.experiment)
-    except SpecError as exc:
-        print("\n".join(map(str, exc.problems)), file=sys.stderr)
+    exp = load_experiment_or_say(args.experiment)
+    if exp is None:
         return 2
     cells = select(exp.cells, args.cells)
     if not cells:

@@ -57,13 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from console.serve.logparse import parse_line
     from console.serve.pool import ServerPool
     from console.serve.server import ServerStartError, new_api_key
-    from console.spec.loader import SpecError, load_experiment
+    from console.spec.loader import load_experiment_or_say
 
-    try:
-        exp = load_experiment(args.experiment)
-    except SpecError as exc:
-        for problem in exc.problems:
-            print(problem, file=sys.stderr)
+    exp = load_experiment_or_say(args.experiment)
+    if exp is None:
         return 1
     if not args.cell:
         print(f"choose a cell with --cell; {exp.path} has:")

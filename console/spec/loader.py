@@ -274,6 +274,16 @@ def load_experiment(path: str | Path, origin_dir: Path | None = None) -> LoadedE
     return LoadedExperiment(spec=spec, path=p, cells=cells, origin_dir=origin_dir)
 
 
+def load_experiment_or_say(path: str | Path) -> LoadedExperiment | None:
+    """`load_experiment` for commands: on failure every problem goes to stderr and None comes back, so the
+    command exits with its own code."""
+    try:
+        return load_experiment(path)
+    except SpecError as exc:
+        print("\n".join(map(str, exc.problems)), file=sys.stderr)
+        return None
+
+
 CELL_ID_MAX_BYTES = 255
 """A cell id names its folder under cells/: 255 bytes is the file-name limit of ext4, XFS, APFS and NTFS."""
 

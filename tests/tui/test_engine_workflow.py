@@ -21,6 +21,7 @@ from console.app.launch import DetachedLauncher
 from console.app.matrix import MatrixScreen
 from console.app.results import ResultsScreen
 from console.run.store import Store
+from tests.tiny_experiment import tiny_experiment_toml
 from tests.tui.conftest import state_of, wait_for
 from tests.tui.screen_text import screen_text
 from widgets.approval_dialog import ApprovalDialog
@@ -33,48 +34,8 @@ pytestmark = [
                        reason="vLLM not installed: bash setup.sh --cpu"),
 ]
 CELL = "tiny.bf16.ar.short.c1"
-EXP = """\
-# The console's end-to-end test: the demo's AR cell on real vLLM, a small workload, a short full run.
-[experiment]
-name = "tuie2e"
-device = "cpu"
-[serving]
-max_model_len = 2048
-dtype = "bfloat16"
-cpu_kvcache_space_gib = 1
-enable_prefix_caching = false
-startup_timeout_s = 900
-[[models]]
-id = "tiny"
-path = "@models/tiny-target"
-served_name = "tiny"
-total_params_b = 0.00157
-bytes_per_param = 2
-precision = "bf16"
-toy = true
-[[techniques]]
-id = "ar"
-method = "ar"
-[workload]
-contexts = [{ label = "short", tokens = 128 }]
-output_tokens = 64
-concurrency = [1]
-repeats = 1
-requests_per_repeat = 2
-warmup_requests = 1
-[generation]
-temperature = 0.0
-top_p = 1.0
-max_tokens = 64
-[[benchmarks]]
-id = "toy-mcq"
-framework = "builtin"
-task = "toy-mcq"
-options = 4
-smoke_items = 5
-full_items = 8
-expected_output_tokens = 24
-"""
+EXP = tiny_experiment_toml(
+    "tuie2e", "The console's end-to-end test: the demo's AR cell on real vLLM, a small workload, a short full run.")
 
 
 async def test_real_vllm_from_selection_to_results(tmp_path) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from console.run.store import Store
+from tests.tiny_experiment import tiny_experiment_toml
 from tests.tui.fakecore import write_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,53 +139,9 @@ def test_tui_in_tmux_survives_a_dropped_session_and_approves(tmp_path) -> None:
             runner.wait(10)
 
 
-ENGINE_EXP = """\
-# The console's path on real vLLM (#13): two cells of two serving configs, a small workload, a short full run.
-[experiment]
-name = "tmuxe2e"
-device = "cpu"
-[serving]
-max_model_len = 2048
-dtype = "bfloat16"
-cpu_kvcache_space_gib = 1
-enable_prefix_caching = false
-startup_timeout_s = 900
-[[models]]
-id = "tiny"
-path = "@models/tiny-target"
-served_name = "tiny"
-total_params_b = 0.00157
-bytes_per_param = 2
-precision = "bf16"
-toy = true
-[[techniques]]
-id = "ar"
-method = "ar"
-[[techniques]]
-id = "ngram-k4"
-method = "ngram"
-k = 4
-config = { prompt_lookup_max = 4, prompt_lookup_min = 2 }
-[workload]
-contexts = [{ label = "short", tokens = 128 }]
-output_tokens = 64
-concurrency = [1]
-repeats = 1
-requests_per_repeat = 2
-warmup_requests = 1
-[generation]
-temperature = 0.0
-top_p = 1.0
-max_tokens = 64
-[[benchmarks]]
-id = "toy-mcq"
-framework = "builtin"
-task = "toy-mcq"
-options = 4
-smoke_items = 5
-full_items = 8
-expected_output_tokens = 24
-"""
+ENGINE_EXP = tiny_experiment_toml(
+    "tmuxe2e", "The console's path on real vLLM (#13): two cells of two serving configs, a small workload, a short full run.",
+    ngram=True)
 AR1, NGRAM1 = "tiny.bf16.ar.short.c1", "tiny.bf16.ngram-k4.short.c1"
 
 
