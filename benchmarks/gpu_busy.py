@@ -109,7 +109,7 @@ def main() -> int:
     p.add_argument("--out", type=Path)
     a = p.parse_args()
 
-    from console.spec.loader import load_experiment
+    from console.experiment.loader import load_experiment
 
     work = Path(tempfile.mkdtemp(prefix="gpubusy-"))
     exp_path = a.experiment

@@ -45,8 +45,8 @@ RESULTS = ROOT / "runs" / "benchmarks"
 @contextlib.contextmanager
 def served(cell_id: str, experiment: Path, base_url: str | None, api_key: str | None) -> Iterator[tuple[str, str | None, str]]:
     """(base_url, api_key, tokenizer dir) of a server for `cell_id`: attached, or started and stopped here."""
+    from console.experiment.loader import load_experiment
     from console.serve.argv import resolve_model_path
-    from console.spec.loader import load_experiment
 
     exp = load_experiment(experiment)
     cell = exp.cell(cell_id)

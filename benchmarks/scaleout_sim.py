@@ -39,8 +39,8 @@ from console.cluster.groups import GroupRequest, group_cells, group_requests  # 
 from console.cluster.placement import Box, Placement, TaskKind, even_share_s  # noqa: E402
 from console.evals import full_items  # noqa: E402
 from console.evals.smoke import estimate_full_run  # noqa: E402
-from console.spec.cells import Cell  # noqa: E402
-from console.spec.loader import LoadedExperiment, load_experiment  # noqa: E402
+from console.experiment.cells import Cell  # noqa: E402
+from console.experiment.loader import LoadedExperiment, load_experiment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = ROOT / "experiments" / "study-h100.toml"

@@ -57,12 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         modname = f"console.commands.{name.replace('-', '_')}_cmd" if name == "import" else f"console.commands.{name}"
-        try:
-            module = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name == modname:  # command not built yet
-                continue
-            raise
+        module = importlib.import_module(modname)
         p = sub.add_parser(
             module.NAME,
             help=module.HELP,

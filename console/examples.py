@@ -2,7 +2,7 @@
 a source checkout, an editable install and an installed wheel.
 
 The top-level `experiments/` folder is the one copy. `pyproject.toml` maps it into the wheel as the package
-`console.experiments` (`[tool.setuptools.package-dir]`), so `pip install .` puts the files next to the code,
+`console.bundled_experiments` (`[tool.setuptools.package-dir]`), so `pip install .` puts the files next to the code,
 with no copy kept in the repository (tests/unit/test_wheel_install.py builds the wheel and checks).
 What the examples reference is shipped already: `@models/…` are built by `specdeck models build`, the demo's
 benchmark items are package data under `console/evals/data/`.
@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-PACKAGED = _HERE / "experiments"
-"""Where a wheel install keeps them (`console/experiments/`)."""
+PACKAGED = _HERE / "bundled_experiments"
+"""Where a wheel install keeps them (`console/bundled_experiments/`)."""
 SOURCE = _HERE.parent / "experiments"
 """Where a source checkout keeps them (an editable install, or `PYTHONPATH` at the checkout)."""
 

@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.experiment.cells import Cell
+from console.experiment.loader import LoadedExperiment
 from console.hub import Hub, is_hub_id
 from console.serve.argv import resolve_model_path
-from console.spec.cells import Cell
-from console.spec.loader import LoadedExperiment
 
 
 def prepared_dir() -> Path:

@@ -40,7 +40,7 @@ from console.app.session import RunSession
 from console.app.watcher import RunWatcher
 
 if TYPE_CHECKING:
-    from console.spec.loader import LoadedExperiment
+    from console.experiment.loader import LoadedExperiment
 
 
 class SpecdeckApp(App[None]):
@@ -113,8 +113,8 @@ class SpecdeckApp(App[None]):
         return self.open_run(run_dir)
 
     def open_experiment(self, path: Path) -> bool:
-        from console.spec.caveats import engine_caveats
-        from console.spec.loader import SpecError, load_experiment
+        from console.experiment.caveats import engine_caveats
+        from console.experiment.loader import SpecError, load_experiment
 
         try:
             exp = load_experiment(path)

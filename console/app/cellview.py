@@ -31,8 +31,6 @@ from widgets.throughput_plot import ThroughputPlot
 if TYPE_CHECKING:
     from console.app.app import SpecdeckApp
 
-TABS = ("log", "acceptance", "throughput", "smoke")
-
 
 def _acc(a: AcceptanceReading | None) -> Acceptance | None:
     if a is None:

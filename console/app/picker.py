@@ -17,7 +17,7 @@ MAX_RUNS = 15
 
 
 def experiment_entries(folder: Path) -> list[PickerEntry]:
-    from console.spec.loader import SpecError, load_experiment
+    from console.experiment.loader import SpecError, load_experiment
 
     out = []
     for path in sorted(folder.glob("*.toml")):
@@ -43,8 +43,8 @@ def with_preflight(entry: PickerEntry) -> PickerEntry:
 
     if entry.kind != "experiment" or entry.problems or not entry.key:
         return entry
+    from console.experiment.loader import load_experiment
     from console.preflight.run import preflight
-    from console.spec.loader import load_experiment
 
     try:
         report = preflight(load_experiment(Path(entry.key)), network=False)

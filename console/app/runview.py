@@ -142,7 +142,7 @@ class RunSnapshot:
     finished: bool = False
     version: int = 0
     caveats: tuple[str, ...] = ()
-    """Engine defects the runner named when it started (console/spec/caveats.py)."""
+    """Engine defects the runner named when it started (console/experiment/caveats.py)."""
     windows: tuple[ApprovalWindow, ...] = ()
     """Servers kept up for an approval (open windows whose cell still waits for its decision)."""
     gpu: GpuBusy | None = None
@@ -392,8 +392,3 @@ class RunModel:
             preflight=dict(self.preflight), windows=windows,
             gpu=self.gpu.figure(time.time() if up and alive else None),
             unknown_kinds=tuple(self.unknown_kinds))
-
-
-def static_snapshot(infos: list[CellInfo], experiment: str) -> RunSnapshot:
-    """The picture before any run exists: every cell planned, nothing measured."""
-    return RunModel(infos, experiment).snapshot()

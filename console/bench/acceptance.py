@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from console.bench.client import BenchClient
-from console.bench.events import EngineStatsLive, SpecDecodeLive
-from console.events import Event
+from console.events import EngineStatsLive, Event, SpecDecodeLive
 from console.serve import logparse
 from console.serve.logfold import ServerLogFold
 from console.serve.metrics import (

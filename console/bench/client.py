@@ -138,11 +138,6 @@ class BenchClient:
         except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError) as exc:
             return Completion(index, sent, time.perf_counter(), error=f"{type(exc).__name__}: {exc}")
 
-    async def get_json(self, path: str) -> Any:
-        async with self.session.get(self.url(path)) as r:
-            r.raise_for_status()
-            return await r.json()
-
     async def post_json(self, path: str, body: dict[str, Any]) -> Any:
         async with self.session.post(self.url(path), json=body) as r:
             if r.status != 200:

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from console.bench.client import BenchClient
-from console.bench.events import DeterminismMeasured, PhaseProgress
 from console.bench.stats import first_divergence
-from console.events import Event
+from console.events import DeterminismMeasured, Event, PhaseProgress
 
 
 @dataclass(frozen=True)

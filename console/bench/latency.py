@@ -18,9 +18,8 @@ import aiohttp
 
 from console import methods
 from console.bench.client import BenchClient, request_body
-from console.bench.events import LatencyMeasured, PhaseProgress
 from console.bench.stats import latency_summary, nan_to_none
-from console.events import Event
+from console.events import Event, LatencyMeasured, PhaseProgress
 
 LATENCY_LABEL = "latency-only (streaming): not a throughput measurement"
 REFUSAL_REASON = (

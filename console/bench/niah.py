@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from console.bench.client import BenchClient
-from console.bench.events import NiahMeasured, PhaseProgress
 from console.bench.prompts import CorpusTokens, PromptLengthError, fit_length
-from console.events import Event
+from console.events import Event, NiahMeasured, PhaseProgress
 
 CITIES = ("Lisbon", "Oslo", "Nairobi", "Quito", "Hanoi", "Perth", "Tallinn", "Accra", "Lima", "Kyoto")
 ANSWER_TOKENS = 24

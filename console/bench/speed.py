@@ -23,9 +23,8 @@ from console.bench.acceptance import (
     log_events_between,
 )
 from console.bench.client import BenchClient, Completion, Prompt
-from console.bench.events import AcceptanceMeasured, PhaseProgress, SpeedMeasured
 from console.bench.stats import Spread, latency_summary, nan_to_none, spread, throughput
-from console.events import Event
+from console.events import AcceptanceMeasured, Event, PhaseProgress, SpeedMeasured
 from console.serve.metrics import AcceptanceStats
 
 Emit = Callable[[Event], None]

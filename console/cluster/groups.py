@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from console.cluster.devices import accelerator_type
-from console.spec.cells import Cell
+from console.experiment.cells import Cell
 
 PARALLEL_FLAGS: dict[str, tuple[str, ...]] = {
     "tp": ("--tensor-parallel-size", "-tp"),

@@ -148,14 +148,14 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
     import shutil
 
-    from console.bench.report import full_report, load_cell_results
-    from console.bench.runner import BenchOptions, BenchRunner
+    from console.bench.orchestrate import BenchOptions, BenchRunner
+    from console.bench.summary import full_report, load_cell_results
+    from console.experiment.loader import load_experiment_or_say
     from console.run.eventlog import EventLog
     from console.run.folder import RunFolder
     from console.run.paths import new_run_dir
     from console.serve.pool import ServerPool
     from console.serve.server import new_api_key
-    from console.spec.loader import load_experiment_or_say
 
     exp = load_experiment_or_say(args.experiment)
     if exp is None:

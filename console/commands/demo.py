@@ -43,8 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def open_console(args: argparse.Namespace) -> int:
     """Build the models (once), then the console on the demo experiment."""
+    from console.experiment.loader import load_experiment_or_say
     from console.models import build_models, default_models_dir
-    from console.spec.loader import load_experiment_or_say
 
     if load_experiment_or_say(args.experiment) is None:
         return 1
@@ -81,12 +81,12 @@ def run(args: argparse.Namespace) -> int:
 
 def headless(args: argparse.Namespace) -> int:
     from console.bench.quick import quick_speed
+    from console.experiment.loader import load_experiment_or_say
     from console.models import build_models, default_models_dir
     from console.run.paths import new_run_dir
     from console.serve.metrics import acceptance_between, scrape
     from console.serve.pool import ServerPool
     from console.serve.server import ServerStartError, new_api_key
-    from console.spec.loader import load_experiment_or_say
 
     exp = load_experiment_or_say(args.experiment)
     if exp is None:

@@ -57,11 +57,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from console.experiment.loader import load_experiment_or_say
     from console.hub import Hub
     from console.preflight.render import render
     from console.preflight.run import preflight, select
     from console.results.roofline import parse_bandwidth_arg
-    from console.spec.loader import load_experiment_or_say
 
     exp = load_experiment_or_say(args.experiment)
     if exp is None:

@@ -43,10 +43,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from console.experiment.loader import load_experiment_or_say
     from console.hub import Hub
     from console.preflight.run import select
     from console.prepare import is_local, needs_of, prepare
-    from console.spec.loader import load_experiment_or_say
 
     exp = load_experiment_or_say(args.experiment)
     if exp is None:

@@ -23,10 +23,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.run.decide import DecisionRefused, decide
-    from console.run.locate import RunNotFound, find_run
+    from console.run.folder import RunNotFound, find_run
 
     try:
-        return decide(find_run(args.run), args.cell, "reject", reason=args.reason)
+        return decide(find_run(args.run).path, args.cell, "reject", reason=args.reason)
     except (RunNotFound, DecisionRefused) as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -50,7 +50,7 @@ class InputError(Exception):
 
 
 def _run_caveats(paths: list[str]) -> list[str]:
-    """The engine caveats each run recorded when it started (console/spec/caveats.py), for the report's notes."""
+    """The engine caveats each run recorded when it started (console/experiment/caveats.py), for the report's notes."""
     from console.run.folder import RunFolder
 
     out: list[str] = []

@@ -27,9 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.locate import find_run_or_say
+    from console.run.folder import find_run_or_say
 
-    run_dir = find_run_or_say(args.run)
-    if run_dir is None:
+    found = find_run_or_say(args.run)
+    if found is None:
         return 2
-    return execute(None, args, run_dir, sys.argv[1:])
+    return execute(None, args, found.path, sys.argv[1:])

@@ -73,6 +73,7 @@ def detach(argv: list[str], run_dir: Path) -> int:
 
 
 def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | None, argv: list[str]) -> int:
+    from console.experiment.loader import SpecError, load_experiment
     from console.prepare import offline_decision
     from console.run.cli_output import EventPrinter
     from console.run.folder import RunFolder
@@ -81,7 +82,6 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
     from console.run.resolved import load_frozen
     from console.run.runner import Runner, RunOptions
     from console.run.store import RunnerBusy
-    from console.spec.loader import SpecError, load_experiment
 
     try:
         if exp_path is not None:

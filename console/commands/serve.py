@@ -53,11 +53,11 @@ def _fmt_spec(e: SpecDecodeStats) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.experiment.loader import load_experiment_or_say
     from console.run.paths import new_run_dir
     from console.serve.logparse import parse_line
     from console.serve.pool import ServerPool
     from console.serve.server import ServerStartError, new_api_key
-    from console.spec.loader import load_experiment_or_say
 
     exp = load_experiment_or_say(args.experiment)
     if exp is None:

@@ -27,17 +27,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.locate import RunNotFound, find_run
+    from console.run.folder import RunNotFound, find_run
 
     target = args.target
     if target is not None and not (target.endswith(".toml") and Path(target).is_file()):
         try:
-            target = str(find_run(target))
+            target = str(find_run(target).path)
         except RunNotFound as exc:
             print(exc, file=sys.stderr)
             return 2
     elif target is not None:
-        from console.spec.loader import SpecError, load_experiment
+        from console.experiment.loader import SpecError, load_experiment
 
         try:
             load_experiment(Path(target))

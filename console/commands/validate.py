@@ -7,10 +7,10 @@ import shlex
 import sys
 import textwrap
 
-from console.spec.caveats import engine_caveats
-from console.spec.cells import Cell
-from console.spec.loader import SpecError, load_experiment
-from console.spec.minimums import engine_findings
+from console.experiment.caveats import engine_caveats
+from console.experiment.cells import Cell
+from console.experiment.loader import SpecError, load_experiment
+from console.experiment.minimums import engine_findings
 
 NAME = "validate"
 HELP = "check experiment files; list their cells or every problem (file:line: key: message)"

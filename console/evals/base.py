@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from console.spec.schema import Benchmark, Generation
+from console.experiment.schema import Benchmark, Generation
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import httpx
 from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.data import MCQItem, load_items, resolve_dataset
 from console.evals.extract import extract_answer
-from console.spec.schema import Benchmark, Generation
+from console.experiment.schema import Benchmark, Generation
 
 
 class EvalRequestError(RuntimeError):

@@ -22,7 +22,7 @@ from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.data import load_items, resolve_dataset
 from console.evals.lmeval import OFFLINE_ENV, is_local_task, newest, run_logged, tail
 from console.evals.missing_data import missing_data_hint
-from console.spec.schema import Benchmark, Generation
+from console.experiment.schema import Benchmark, Generation
 
 LOCAL_TASK = Path(__file__).with_name("inspect_tasks.py")
 TRUNCATED = ("max_tokens", "model_length")

@@ -33,7 +33,7 @@ from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.data import load_items, resolve_dataset
 from console.evals.extract import letter_regex
 from console.evals.missing_data import missing_data_hint
-from console.spec.schema import Benchmark, Generation
+from console.experiment.schema import Benchmark, Generation
 
 FALLBACK = "[invalid]"
 """What lm-eval's regex filter returns when nothing matched: an extraction failure."""

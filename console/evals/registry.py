@@ -7,7 +7,7 @@ from pathlib import Path
 from console.evals.base import EvalAdapter
 from console.evals.data import load_items, resolve_dataset
 from console.evals.frameworks import build_adapter
-from console.spec.schema import Benchmark
+from console.experiment.schema import Benchmark
 
 DEFAULT_FULL_ITEMS = 1000
 """Assumed size of a task whose dataset is not on this machine and not in KNOWN_SIZES; set the benchmark's

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from console.evals.base import EvalResult
-from console.spec.schema import Benchmark
+from console.experiment.schema import Benchmark
 from console.units import gpu_hours, human_seconds
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from console.evals.data import load_items, resolve_dataset
 from console.evals.lmeval import is_local_task
+from console.experiment.schema import Benchmark
 from console.hub import Hub
 from console.preflight import lmeval_tasks as lt
 from console.preflight.checks import FAIL, OK, UNKNOWN, Section
 from console.preflight.models import gib
-from console.spec.schema import Benchmark
 
 GENERATIVE_SUFFIXES = ("_direct", "_generative", "_gen", "_cot_zeroshot", "_cot", "_zeroshot_cot")
 """Where lm-eval keeps the generate_until twin of a loglikelihood task (kmmlu → kmmlu_direct, …)."""

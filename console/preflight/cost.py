@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from console.experiment.cells import Cell
+from console.experiment.schema import Experiment
 from console.run.folder import list_runs
-from console.spec.cells import Cell
-from console.spec.schema import Experiment
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import importlib.util
 
+from console.experiment.caveats import installed_engine
+from console.experiment.cells import Cell
+from console.experiment.schema import Experiment
 from console.preflight import device as dev
 from console.preflight.checks import FAIL, OK, Section
-from console.spec.caveats import installed_engine
-from console.spec.cells import Cell
-from console.spec.schema import Experiment
 
 
 def wants_gpu(exp: Experiment) -> bool:
@@ -53,10 +53,10 @@ def machine_section(exp: Experiment, engine: str | None, gpus: list[dev.Gpu], gp
 
 def technique_checks(cell: Cell, engine: str | None) -> list[tuple[str, str, str]]:
     """(status, what, fix) for the cell's technique against the installed engine: the minimum vLLM that
-    applies to it (console.methods via console.spec.minimums: the method, a config key, a model family, the
+    applies to it (console.methods via console.experiment.minimums: the method, a config key, a model family, the
     cell's vllm_ref) and the packages the method needs."""
     from console import methods
-    from console.spec.minimums import cell_minimum
+    from console.experiment.minimums import cell_minimum
 
     out: list[tuple[str, str, str]] = []
     method = cell.technique.method

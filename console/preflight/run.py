@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from console.experiment.cells import Cell
+from console.experiment.loader import LoadedExperiment
 from console.hub import Hub
 from console.preflight import device as dev
 from console.preflight.benchmarks import DatasetNeed, benchmark_section, dataset_check
@@ -18,8 +20,6 @@ from console.preflight.models import Source, gib, probe
 from console.preflight.servers import server_section
 from console.preflight.vllm_registry import installed_registry
 from console.run.paths import runs_root as default_runs_root
-from console.spec.cells import Cell
-from console.spec.loader import LoadedExperiment
 
 
 def select(cells: list[Cell], pattern: str | None) -> list[Cell]:
@@ -44,7 +44,7 @@ def preflight(exp: LoadedExperiment, *, cells: list[Cell] | None = None, hub: Hu
               bandwidth: Mapping[str, float] | None = None) -> Report:
     """Everything preflight checks, for `cells` (default: all) of a loaded experiment. `engine=True` reads the
     installed engine; pass a string (or None) to check against another. `gpus` defaults to NVML's answer."""
-    from console.spec.caveats import installed_engine
+    from console.experiment.caveats import installed_engine
 
     spec, base = exp.spec, exp.base_dir
     cells = list(exp.cells) if cells is None else cells

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.experiment.cells import Cell
+from console.experiment.schema import Experiment
 from console.preflight import device as dev
 from console.preflight.checks import FAIL, OK, UNKNOWN, Section
 from console.preflight.memory import GIB, MemoryFit, context_limit, fit, kv_shape, weights_bytes
 from console.preflight.models import Source, architecture_check, gib
 from console.preflight.vllm_registry import Registry
-from console.spec.cells import Cell
-from console.spec.schema import Experiment
 
 ONLINE_QUANT = {"fp8", "fp8_e4m3", "fp8_e5m2", "ptpc_fp8", "fbgemm_fp8", "bitsandbytes", "mxfp4", "mxfp8", "int8"}
 """`--quantization` values that quantize a 16-bit checkpoint while loading (the checkpoint's size on disk is not

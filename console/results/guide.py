@@ -28,9 +28,9 @@ from typing import Any
 
 import pandas as pd
 
+from console.experiment.schema import GuideRule
 from console.results.columns import eq, normalize
 from console.results.derive import standard_error
-from console.spec.schema import GuideRule
 
 OBJECTIVES = ("max_score", "max_speed", "max_speed_with_max_loss", "balance")
 RULE_KEYS = set(GuideRule.model_fields)

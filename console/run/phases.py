@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from console.evals.base import EvalAdapter
+from console.experiment.cells import Cell
+from console.experiment.schema import Benchmark
 from console.run.runner import RunContext
 from console.serve.server import Server
-from console.spec.cells import Cell
-from console.spec.schema import Benchmark
 
 
 class RealPhases:
@@ -29,7 +29,7 @@ class RealPhases:
         self._bench: Any = None
 
     def _bench_runner(self, rc: RunContext) -> Any:
-        from console.bench.runner import BenchOptions, BenchRunner
+        from console.bench.orchestrate import BenchOptions, BenchRunner
 
         if self._bench is None:
             # The runner owns the servers; the bench runner only measures on the server it is handed.

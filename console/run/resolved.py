@@ -8,11 +8,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from console.experiment.loader import LoadedExperiment, load_experiment
 from console.redact import looks_secret, redact_env
 from console.run.folder import EXPERIMENT_COPY as COPY
 from console.run.folder import RESOLVED
 from console.serve.argv import serving_args, serving_env
-from console.spec.loader import LoadedExperiment, load_experiment
 
 
 def _toml_value(v: Any) -> str:

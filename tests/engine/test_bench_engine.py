@@ -12,10 +12,10 @@ from console.bench.client import BenchClient
 from console.bench.determinism import compare, generate, summarize
 from console.bench.latency import measure_latency
 from console.bench.niah import run_niah
+from console.bench.orchestrate import BenchOptions, BenchRunner
 from console.bench.prompts import CorpusTokens
-from console.bench.report import full_report, load_cell_results
-from console.bench.runner import BenchOptions, BenchRunner
 from console.bench.speed import SpeedConfig, measure_categories, measure_speed
+from console.bench.summary import full_report, load_cell_results
 
 LOG_INTERVAL_S = 1.0  # tests/engine/conftest.py sets VLLM_LOG_STATS_INTERVAL=1 for the session's servers
 

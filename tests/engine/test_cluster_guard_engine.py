@@ -25,7 +25,7 @@ OWNER = textwrap.dedent("""
     from console.cluster.guard import start_guard
     from console.serve.argv import build_launch
     from console.serve.server import free_port, new_api_key, start_server
-    from console.spec.loader import load_experiment
+    from console.experiment.loader import load_experiment
 
     exp = load_experiment(Path(sys.argv[1]) / "experiments" / "tiny.toml")  # the 2-layer models: quick
     cell = exp.cell("tiny.bf16.ar.short.c1")

@@ -13,10 +13,10 @@ import time
 
 import httpx
 
+from console.experiment.loader import load_experiment
 from console.serve.metrics import acceptance_between, scrape
 from console.serve.pool import ServerPool
 from console.serve.server import new_api_key
-from console.spec.loader import load_experiment
 
 from .conftest import ROOT
 

@@ -15,9 +15,9 @@ import pytest
 from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.registry import adapter_for
 from console.evals.smoke import judge_smoke
+from console.experiment.loader import LoadedExperiment
+from console.experiment.schema import Benchmark
 from console.serve.server import Server
-from console.spec.loader import LoadedExperiment
-from console.spec.schema import Benchmark
 
 WALL: dict[str, float] = {}
 

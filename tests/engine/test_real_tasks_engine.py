@@ -24,9 +24,9 @@ import yaml
 
 from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.registry import adapter_for
+from console.experiment.schema import Benchmark, Generation
 from console.preflight.lmeval_tasks import tasks_root
 from console.serve.server import Server
-from console.spec.schema import Benchmark, Generation
 
 REAL = Path(__file__).resolve().parents[1] / "fixtures" / "evals" / "real_tasks"
 GEN = Generation(temperature=0, top_p=1, max_tokens=48)

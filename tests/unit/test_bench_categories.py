@@ -15,7 +15,7 @@ from console.bench.categories import (
     load_speed_bench,
     prompt_of,
 )
-from console.bench.runner import determinism_prompts
+from console.bench.orchestrate import determinism_prompts
 
 
 def test_bundled_set_has_the_eleven_speed_bench_categories() -> None:

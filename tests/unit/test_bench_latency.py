@@ -11,7 +11,7 @@ from console.bench.latency import (
     check_streaming_throughput,
     measure_latency,
 )
-from console.spec.schema import SPECULATIVE_METHODS
+from console.experiment.schema import SPECULATIVE_METHODS
 
 from .test_bench_fake_vllm import FakeVllm, fake_vllm  # noqa: F401 - fixture
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from console.bench.report import ar_twin, full_report, load_cell_results, render, summary_table
-from console.bench.runner import BenchOptions, BenchRunner, plan_groups
+from console.bench.orchestrate import BenchOptions, BenchRunner, plan_groups
+from console.bench.summary import ar_twin, full_report, load_cell_results, render, summary_table
+from console.experiment.cells import Cell
+from console.experiment.loader import load_experiment
 from console.serve.server import Server
-from console.spec.cells import Cell
-from console.spec.loader import load_experiment
 
 from .test_bench_fake_vllm import FakeVllm, fake_vllm  # noqa: F401 - fixture
 

@@ -69,7 +69,7 @@ def test_a_failed_generation_is_a_counted_non_match() -> None:
 
 
 def test_bench_events_replay_from_events_jsonl(tmp_path) -> None:
-    from console.bench.events import AcceptanceMeasured, DeterminismMeasured, SpecDecodeLive, SpeedMeasured
+    from console.events import AcceptanceMeasured, DeterminismMeasured, SpecDecodeLive, SpeedMeasured
     from console.run.eventlog import EventLog, read_events
 
     log = EventLog(tmp_path / "events.jsonl")

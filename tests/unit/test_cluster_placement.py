@@ -9,7 +9,7 @@ import pytest
 from console.cluster.devices import accelerator_type, device_key
 from console.cluster.groups import GroupRequest, PlacementError, group_requests, parallel_layout
 from console.cluster.placement import Box, Placement, Task, TaskKind, even_share_s, order_groups
-from console.spec.loader import load_experiment
+from console.experiment.loader import load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 

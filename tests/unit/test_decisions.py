@@ -107,7 +107,7 @@ def test_a_pending_start_keeps_a_leaving_runner(tmp_path) -> None:
 
 
 def _run_with_awaiting_cell(write_toml, tmp_path):  # noqa: ANN001, ANN202
-    from console.spec.loader import load_experiment
+    from console.experiment.loader import load_experiment
     from tests.unit.test_runner import EXP, FakeAdapter, run
 
     exp = load_experiment(write_toml(EXP))

@@ -19,7 +19,7 @@ from console.evals.data import (
 )
 from console.evals.extract import extract_answer
 from console.evals.registry import DEFAULT_FULL_ITEMS, adapter_for, dataset_size, full_items
-from console.spec.schema import Benchmark
+from console.experiment.schema import Benchmark
 
 
 def test_shipped_files_equal_generators() -> None:

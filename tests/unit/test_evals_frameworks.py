@@ -20,7 +20,7 @@ from console.evals.extract import extract_answer
 from console.evals.inspect_adapter import command as inspect_command
 from console.evals.inspect_adapter import env_for as inspect_env
 from console.evals.inspect_adapter import parse_log
-from console.spec.schema import Benchmark, Generation
+from console.experiment.schema import Benchmark, Generation
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "evals"
 TARGET = EvalTarget("http://127.0.0.1:8000", "sk-test", "tiny")

@@ -13,7 +13,7 @@ from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.builtin import BuiltinMCQ, EvalRequestError, chat_body, item_from_response
 from console.evals.data import MCQItem
 from console.evals.smoke import judge_smoke
-from console.spec.schema import Benchmark, Generation
+from console.experiment.schema import Benchmark, Generation
 
 MCQ = MCQItem("toy-000", "Which is largest?", ("5", "6", "8", "4"), "C", "Which is largest? (A)5 (B)6 (C)8 (D)4")
 

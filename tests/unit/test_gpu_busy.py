@@ -43,8 +43,8 @@ def test_a_server_still_up_counts_until_now() -> None:
 
 def test_report_notes_the_figure(write_toml, tmp_path, capsys) -> None:
     from console.cli import main
+    from console.experiment.loader import load_experiment
     from console.run.eventlog import EventLog
-    from console.spec.loader import load_experiment
     from tests.unit.test_runner import EXP, FakeAdapter, run
 
     run(load_experiment(write_toml(EXP)), tmp_path, FakeAdapter("right"), yes_after_smoke=True)

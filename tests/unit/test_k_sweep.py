@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import tomllib
 
+from console.experiment.loader import SpecError, load_experiment
 from console.run.resolved import resolved_toml
-from console.spec.loader import SpecError, load_experiment
 
 BASE = """\
 [experiment]

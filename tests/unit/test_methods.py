@@ -11,12 +11,12 @@ import pytest
 from console import methods
 from console.bench.latency import StreamingThroughputRefused, check_streaming_throughput
 from console.cli import main
+from console.experiment import minimums, schema
+from console.experiment.loader import SpecError, load_experiment
+from console.experiment.minimums import cell_minimum, engine_findings
 from console.results import plots
 from console.results.naming import TECHNIQUES, parse_name
 from console.serve.argv import diffusion_config, serving_args
-from console.spec import minimums, schema
-from console.spec.loader import SpecError, load_experiment
-from console.spec.minimums import cell_minimum, engine_findings
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "experiments/study-h100.toml"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from console.experiment.loader import SpecError, load_experiment
 from console.serve.argv import serving_args
-from console.spec.loader import SpecError, load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = ROOT / "experiments/study-full.toml"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
+from console.experiment.loader import load_experiment
 from console.hub import Hub
 from console.preflight import device
 from console.preflight.checks import FAIL, OK, UNKNOWN
@@ -16,7 +17,6 @@ from console.preflight.device import Gpu
 from console.preflight.memory import GIB
 from console.preflight.run import preflight
 from console.run.store import Store
-from console.spec.loader import load_experiment
 from tests.unit.hubfakes import LLAMA_CONFIG, FakeApi, cache_repo, fake_download, write_model_dir
 
 H100 = Gpu("NVIDIA H100 80GB HBM3", 85_520_809_984, 84_000_000_000)
@@ -258,7 +258,7 @@ def test_campaign_cost_sums_measured_and_roofline_phases(tmp_path, gpu):
 def test_cli_json_shape_and_exit_codes(tmp_path, gpu, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("SPECDECK_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr("console.spec.caveats.installed_engine", lambda: "vllm 0.33.0")  # a GPU box
+    monkeypatch.setattr("console.experiment.caveats.installed_engine", lambda: "vllm 0.33.0")  # a GPU box
     good = tmp_path / "good.toml"
     good.write_text(experiment(str(write_model_dir(tmp_path / "m")), benchmarks=BUILTIN))
     assert main(["preflight", str(good), "--json", "--no-network"]) == 0

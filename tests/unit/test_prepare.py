@@ -12,10 +12,10 @@ from console.evals import inspect_adapter, lmeval
 from console.evals.base import EvalTarget
 from console.evals.missing_data import missing_data_hint
 from console.evals.registry import adapter_for
+from console.experiment.loader import load_experiment
+from console.experiment.schema import Benchmark
 from console.hub import Hub
 from console.prepare import needs_of, offline_decision, prepare
-from console.spec.loader import load_experiment
-from console.spec.schema import Benchmark
 from tests.unit.hubfakes import LLAMA_CONFIG, FakeApi, cache_repo, write_model_dir
 
 TARGET = EvalTarget("http://127.0.0.1:8000", "sk-test", "tiny", None)
@@ -169,7 +169,7 @@ def test_lmeval_error_carries_the_prepare_hint(tmp_path, monkeypatch):
     monkeypatch.setattr(lmeval, "run_logged", fake_run_logged)
     bench = Benchmark(id="mmlu", framework="lm-eval", task="mmlu_pro", options=10)
     adapter = lmeval.LmEval(offline=True, experiment="exp.toml")
-    from console.spec.schema import Generation
+    from console.experiment.schema import Generation
 
     with pytest.raises(lmeval.LmEvalError, match=r"TIGER-Lab/MMLU-Pro .*`specdeck prepare exp.toml`"):
         adapter.run(bench, TARGET, stage="smoke", limit=5, generation=Generation(), out_dir=tmp_path / "o",

@@ -113,6 +113,4 @@ def test_paths_and_finding_runs(tmp_path, monkeypatch) -> None:
     with pytest.raises(RunNotFound):
         find_run("not-a-run", root)
     monkeypatch.setenv("SPECDECK_RUNS_DIR", str(root))
-    from console.run.locate import find_run as find_path
-
-    assert find_path("latest") == root / "20261103-000000-c"  # the Path-returning helper agrees
+    assert find_run("latest").path == root / "20261103-000000-c"  # SPECDECK_RUNS_DIR is the default root

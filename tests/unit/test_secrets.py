@@ -10,11 +10,11 @@ from pathlib import Path
 
 import httpx
 
+from console.experiment.loader import load_experiment
 from console.run.folder import RunFolder
 from console.run.store import Store
 from console.serve.argv import LaunchPlan, build_launch
 from console.serve.server import free_port, start_server
-from console.spec.loader import load_experiment
 
 # A stand-in vLLM that guards /v1 as vLLM 0.32 does with VLLM_API_KEY (entrypoints/serve/middleware/register.py).
 GUARDED = textwrap.dedent("""

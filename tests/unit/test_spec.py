@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
+from console.experiment.loader import SpecError, load_experiment
 from console.serve.argv import build_launch, serving_args, serving_env
-from console.spec.loader import SpecError, load_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -271,7 +271,7 @@ generation = { temperature = 0.0 }
 
 
 def test_vllm_cpu_caveat_names_the_sampled_benchmarks_on_speculative_cells(write_toml, capsys) -> None:
-    from console.spec.caveats import engine_caveats
+    from console.experiment.caveats import engine_caveats
 
     exp = load_experiment(write_toml(BASE + BENCHES))  # generation defaults to temperature 0.6
     [caveat] = engine_caveats(exp.spec, exp.cells, engine="vllm-cpu 0.32.0")
@@ -290,7 +290,7 @@ def test_vllm_cpu_caveat_names_the_sampled_benchmarks_on_speculative_cells(write
 
 
 def test_validate_prints_engine_caveats(write_toml, capsys, monkeypatch) -> None:
-    monkeypatch.setattr("console.spec.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
+    monkeypatch.setattr("console.experiment.caveats.installed_engine", lambda: "vllm-cpu 0.32.0")
     assert main(["validate", str(write_toml(BASE + BENCHES)), "-q"]) == 0
     out = capsys.readouterr().out
     assert "caveat: vllm-cpu 0.32.0: speculative decoding with temperature > 0" in out

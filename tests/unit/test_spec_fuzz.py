@@ -16,7 +16,7 @@ import tomllib
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from console.spec.loader import SpecError, load_experiment
+from console.experiment.loader import SpecError, load_experiment
 
 VALID = """\
 [experiment]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.spec.loader import SpecError, load_experiment
+from console.experiment.loader import SpecError, load_experiment
 from tests.unit.test_spec import BASE
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from console.cli import main
-from console.spec import loader
+from console.experiment import loader
 from tests.unit.test_spec import BASE, ROOT
 
 DEMO = ROOT / "experiments" / "demo.toml"

@@ -38,8 +38,8 @@ def test_a_wheel_install_validates_the_shipped_demo(tmp_path) -> None:
     run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation", "-q", "-w", str(dist)])
     wheel = next(dist.glob("specdeck-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = sorted(n for n in names if n.startswith("console/experiments/"))
-    assert shipped == sorted(f"console/experiments/{p.name}" for p in (ROOT / "experiments").glob("*.toml"))
+    shipped = sorted(n for n in names if n.startswith("console/bundled_experiments/"))
+    assert shipped == sorted(f"console/bundled_experiments/{p.name}" for p in (ROOT / "experiments").glob("*.toml"))
     assert "console/evals/data/toy_mcq.jsonl" in names  # what the demo's benchmarks read
 
     venv = tmp_path / "venv"

@@ -27,16 +27,15 @@ from console.bench.determinism import (
     generate,
     progress_emitter,
 )
-from console.bench.events import PhaseFailed
 from console.bench.latency import measure_latency
 from console.bench.niah import run_niah
 from console.bench.prompts import CorpusTokens, PromptLengthError
 from console.bench.speed import SpeedConfig, measure_categories, measure_speed
-from console.events import Event
+from console.events import Event, PhaseFailed
+from console.experiment.cells import Cell
+from console.experiment.loader import LoadedExperiment
 from console.serve.pool import ServerPool
 from console.serve.server import Server, ServerStartError
-from console.spec.cells import Cell
-from console.spec.loader import LoadedExperiment
 
 PHASES = ("speed", "categories", "latency", "determinism", "niah")
 DEFAULT_PHASES = ("speed", "categories", "determinism", "niah")

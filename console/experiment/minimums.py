@@ -15,8 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from console import methods
-from console.spec.caveats import installed_engine
-from console.spec.cells import Cell
+from console.experiment.caveats import installed_engine
+from console.experiment.cells import Cell
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from itertools import product
 
 from console import methods
-from console.spec.rules import rule_matches, unmatched
-from console.spec.schema import (
+from console.experiment.rules import rule_matches, unmatched
+from console.experiment.schema import (
     SERVING_DEFAULTS,
     Context,
     Experiment,

@@ -277,7 +277,7 @@ class ModelSpec(Strict):
 
 
 class Technique(Strict):
-    """A decoding technique and its knobs, mapped to exact vLLM arguments by `console.spec.argv`."""
+    """A decoding technique and its knobs, mapped to exact vLLM arguments by `console.experiment.argv`."""
 
     id: str = Field(pattern=ID_PATTERN, max_length=ID_MAX)
     """Short id used in cell ids, e.g. mtp-k8."""
@@ -286,7 +286,7 @@ class Technique(Strict):
     (console/methods.py)."""
     k: int | list[int] | None = None
     """num_speculative_tokens. A list (k = [1, 2, 4, 6, 8]) sweeps it: one technique per value, id `<id>-k<k>`,
-    each with its own server (`console.spec.cells.expand_k`). For diffusion: the canvas length, optional:
+    each with its own server (`console.experiment.cells.expand_k`). For diffusion: the canvas length, optional:
     unset, vLLM reads the model's own `canvas_length` from config.json (else 256) and no --diffusion-config
     is sent."""
     draft_model: str | None = None

@@ -11,7 +11,7 @@ import difflib
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 
-from console.spec.schema import Experiment, Rule
+from console.experiment.schema import Experiment, Rule
 
 PLURAL = {"model": "models", "technique": "techniques", "method": "methods", "precision": "precisions",
           "context": "contexts", "concurrency": "concurrency values"}

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from console.spec.cells import Cell
+from console.experiment.cells import Cell
 
 FILES = ("speed", "acceptance", "determinism", "niah", "latency", "failures")
 

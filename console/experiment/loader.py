@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from console.spec import schema
-from console.spec.cells import Cell, expand_cells
-from console.spec.locate import key_lines, line_of
-from console.spec.rules import guide_problems
+from console.experiment import schema
+from console.experiment.cells import Cell, expand_cells
+from console.experiment.key_lines import key_lines, line_of
+from console.experiment.rules import guide_problems
 
 if sys.version_info >= (3, 11):
     import tomllib

