@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from widgets.throttle import Throttle
+from widgets.summary_plot import SummaryPlot
 
 
 @dataclass(frozen=True)
@@ -35,29 +33,16 @@ def describe(a: Acceptance | None, what: str) -> str:
     return f"{what}: [b]{a.mean_acceptance_length:.2f}[/b] tokens/step ({a.source}{rate})"
 
 
-class AcceptancePanel(Vertical):
+class AcceptancePanel(SummaryPlot):
     """Mean acceptance length (live and final) and a per-position bar chart."""
 
-    DEFAULT_CSS = """
-    AcceptancePanel { height: 1fr; }
-    AcceptancePanel > Static { height: 2; }
-    AcceptancePanel > PlotextPlot { height: 1fr; min-height: 6; }
-    """
+    ID_PREFIX = "acc"
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.live: Acceptance | None = None
         self.final: Acceptance | None = None
         self.speculative = True
-        self.throttle = Throttle(self._draw)
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="acc-summary")
-        yield PlotextPlot(id="acc-plot")
-
-    def on_mount(self) -> None:
-        self.set_interval(self.throttle.period, self.throttle.tick)
-        self._draw()
 
     def set_speculative(self, speculative: bool) -> None:
         """False for AR cells: nothing is drafted, so nothing is accepted."""
@@ -75,19 +60,8 @@ class AcceptancePanel(Vertical):
             self.final = acc
             self.throttle.poke()
 
-    def on_show(self) -> None:
-        self.call_after_refresh(self.throttle.flush)  # drawn once it is on screen
-
-    def _draw(self) -> None:
-        if not self.is_mounted:
-            return
-        if not self.is_on_screen:  # a hidden tab: draw when it is shown (plots and layouts cost frames)
-            self.throttle.dirty = True
-            return
-        summary = self.query_one("#acc-summary", Static)
-        plot = self.query_one(PlotextPlot)
+    def draw(self, summary: Static, plot: PlotextPlot) -> None:
         plt = plot.plt
-        plt.clear_figure()
         if not self.speculative:
             summary.update("AR cell: no speculative decoding, so there is no acceptance to show.", layout=False)
             plot.display = False
@@ -107,4 +81,3 @@ class AcceptancePanel(Vertical):
             else:
                 plt.multiple_bar(labels, values, labels=[name for name, _ in series])  # type: ignore[call-arg]  # the .pyi says label, plotext takes labels
             plt.xlabel("position")
-        plot.refresh()

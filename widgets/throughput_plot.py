@@ -8,37 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from widgets.throttle import Throttle
+from widgets.summary_plot import SummaryPlot
 
 
-class ThroughputPlot(Vertical):
+class ThroughputPlot(SummaryPlot):
     """A line of (seconds since the log's first point, tok/s) and a one-line summary."""
 
-    DEFAULT_CSS = """
-    ThroughputPlot { height: 1fr; }
-    ThroughputPlot > Static { height: 2; }
-    ThroughputPlot > PlotextPlot { height: 1fr; min-height: 6; }
-    """
+    ID_PREFIX = "tp"
 
     def __init__(self, max_points: int = 2000, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
         self.max_points = max_points
         self.points: list[tuple[float, float]] = []
         self.measured: float | None = None
-        self.throttle = Throttle(self._draw)
-
-    def compose(self) -> ComposeResult:
-        yield Static(id="tp-summary")
-        yield PlotextPlot(id="tp-plot")
-
-    def on_mount(self) -> None:
-        self.set_interval(self.throttle.period, self.throttle.tick)
-        self._draw()
 
     def set_points(self, points: Sequence[tuple[float, float]], measured_tok_s: float | None = None) -> None:
         """Replace the series (the app keeps it; the last `max_points` are drawn)."""
@@ -47,21 +32,11 @@ class ThroughputPlot(Vertical):
             self.points, self.measured = pts, measured_tok_s
             self.throttle.poke()
 
-    def on_show(self) -> None:
-        self.call_after_refresh(self.throttle.flush)  # drawn once it is on screen
-
-    def _draw(self) -> None:
-        if not self.is_mounted:
-            return
-        if not self.is_on_screen:  # a hidden tab: draw when it is shown
-            self.throttle.dirty = True
-            return
-        plot = self.query_one(PlotextPlot)
+    def draw(self, summary: Static, plot: PlotextPlot) -> None:
         plt = plot.plt
-        plt.clear_figure()
         last = f"last interval {self.points[-1][1]:.0f} tok/s" if self.points else "no stats lines yet"
         measured = f" · measured (speed phase) {self.measured:.0f} tok/s" if self.measured else ""
-        self.query_one("#tp-summary", Static).update(f"server generation throughput: {last}{measured}", layout=False)
+        summary.update(f"server generation throughput: {last}{measured}", layout=False)
         plt.title("generation tok/s per log interval")
         if self.points:
             xs = [p[0] for p in self.points]
@@ -69,4 +44,3 @@ class ThroughputPlot(Vertical):
             plt.plot(xs, ys, marker="braille")
             plt.ylim(0, max(ys) * 1.1 or 1)
             plt.xlabel("seconds")
-        plot.refresh()
