@@ -7,32 +7,10 @@ import tomllib
 
 from console.experiment.loader import SpecError, load_experiment
 from console.run.resolved import resolved_toml
+from tests.experiment_text import AR, experiment, model, technique, workload
 
-BASE = """\
-[experiment]
-name = "t"
-
-[[models]]
-id = "m"
-path = "org/model"
-total_params_b = 8
-bytes_per_param = 1
-precision = "fp8"
-drafters = { draft = "org/drafter" }
-
-[[techniques]]
-id = "ar"
-method = "ar"
-
-[[techniques]]
-id = "draft"
-method = "draft_model"
-k = [1, 2, 4, 6, 8]
-
-[workload]
-contexts = [{ label = "short", tokens = 128 }]
-concurrency = [1, 4]
-"""
+BASE = experiment("t", model(drafters={"draft": "org/drafter"}), AR,
+                  technique("draft", "draft_model", k=[1, 2, 4, 6, 8]), workload())
 
 
 def test_a_k_list_expands_into_one_technique_per_value(write_toml) -> None:

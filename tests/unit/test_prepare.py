@@ -16,6 +16,7 @@ from console.experiment.loader import load_experiment
 from console.experiment.schema import Benchmark
 from console.hub import Hub
 from console.prepare import needs_of, offline_decision, prepare
+from tests.experiment_text import AR, benchmark, experiment, model, workload
 from tests.unit.hubfakes import LLAMA_CONFIG, FakeApi, cache_repo, write_model_dir
 
 TARGET = EvalTarget("http://127.0.0.1:8000", "sk-test", "tiny", None)
@@ -30,34 +31,15 @@ def isolated(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
 
 
-def exp_file(tmp_path: Path, model: str, bench: str = "") -> Path:
+def exp_file(tmp_path: Path, model_path: str, bench: str = "") -> Path:
     path = tmp_path / "exp.toml"
-    path.write_text(f"""
-[experiment]
-name = "prep"
-device = "H100 SXM"
-
-[[models]]
-id = "m"
-path = "{model}"
-total_params_b = 1
-bytes_per_param = 2
-precision = "bf16"
-
-[[techniques]]
-id = "ar"
-method = "ar"
-
-[workload]
-contexts = [{{ label = "short", tokens = 128 }}]
-concurrency = [1]
-{bench}
-""")
+    entry = model(path=model_path, total_params_b=1, bytes_per_param=2, precision="bf16")
+    path.write_text(experiment("prep", entry, AR, workload(concurrency=(1,)), device="H100 SXM") + bench)
     return path
 
 
-LOCAL_BENCH = '[[benchmarks]]\nid = "toy"\nframework = "lm-eval"\ntask = "toy-mcq"\noptions = 4\n'
-GPQA = '[[benchmarks]]\nid = "gpqa"\nframework = "lm-eval"\ntask = "gpqa_diamond_cot_zeroshot"\noptions = 4\n'
+LOCAL_BENCH = benchmark("toy", "lm-eval")
+GPQA = benchmark("gpqa", "lm-eval", "gpqa_diamond_cot_zeroshot")
 
 
 def hub_that_downloads(tmp_path: Path, repos: dict) -> Hub:

@@ -13,38 +13,12 @@ from console.experiment.loader import load_experiment
 from console.run.runner import Runner, RunOptions
 from console.run.states import CellState
 from console.run.store import Store
+from tests.experiment_text import AR, benchmark, context, experiment, model, table, technique, workload
 
-EXP = """\
-[experiment]
-name = "t"
-[serving]
-max_model_len = 4096
-[[models]]
-id = "m"
-path = "x"
-total_params_b = 1
-bytes_per_param = 2
-precision = "bf16"
-[[techniques]]
-id = "ar"
-method = "ar"
-[[techniques]]
-id = "dm"
-method = "draft_model"
-k = 2
-draft_model = "y"
-[workload]
-contexts = [{ label = "short", tokens = 64 }]
-concurrency = [1, 4]
-[[benchmarks]]
-id = "mcq"
-framework = "builtin"
-task = "toy"
-options = 4
-smoke_items = 5
-full_items = 12
-expected_output_tokens = 100
-"""
+EXP = experiment(
+    "t", table("serving", max_model_len=4096), model(path="x", total_params_b=1, bytes_per_param=2, precision="bf16"),
+    AR, technique("dm", "draft_model", k=2, draft_model="y"), workload((context(tokens=64),)),
+    benchmark("mcq", task="toy", smoke_items=5, full_items=12, expected_output_tokens=100), blank=False)
 
 
 class FakeServer:

@@ -15,6 +15,7 @@ from console.run.folder import RunFolder
 from console.run.store import Store
 from console.serve.argv import LaunchPlan, build_launch
 from console.serve.server import free_port, start_server
+from tests.experiment_text import AR, experiment, model, table, workload
 
 # A stand-in vLLM that guards /v1 as vLLM 0.32 does with VLLM_API_KEY (entrypoints/serve/middleware/register.py).
 GUARDED = textwrap.dedent("""
@@ -29,25 +30,11 @@ GUARDED = textwrap.dedent("""
     http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 """)
 
-EXP = """\
-[experiment]
-name = "t"
-[serving]
-max_model_len = 4096
-env = { HF_TOKEN = "hf_SeCrEt", OPENAI_API_KEY = "sk-SeCrEt", my_secret_thing = "s3", hf_home = "/cache", A = "1" }
-[[models]]
-id = "m"
-path = "org/model"
-total_params_b = 8
-bytes_per_param = 1
-precision = "fp8"
-[[techniques]]
-id = "ar"
-method = "ar"
-[workload]
-contexts = [{ label = "short", tokens = 128 }]
-concurrency = [1]
-"""
+EXP = experiment(
+    "t",
+    table("serving", max_model_len=4096, env={"HF_TOKEN": "hf_SeCrEt", "OPENAI_API_KEY": "sk-SeCrEt",
+                                              "my_secret_thing": "s3", "hf_home": "/cache", "A": "1"}),
+    model(), AR, workload(concurrency=(1,)), blank=False)
 
 
 def guarded_plan(tmp_path: Path, key: str) -> LaunchPlan:

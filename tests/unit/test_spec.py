@@ -10,36 +10,11 @@ import pytest
 from console.cli import main
 from console.experiment.loader import SpecError, load_experiment
 from console.serve.argv import build_launch, serving_args, serving_env
+from tests.experiment_text import mtp_experiment
 
 ROOT = Path(__file__).resolve().parents[2]
 
-BASE = """\
-[experiment]
-name = "t"
-
-[serving]
-max_model_len = 4096
-
-[[models]]
-id = "m"
-path = "org/model"
-total_params_b = 8
-bytes_per_param = 1
-precision = "fp8"
-
-[[techniques]]
-id = "ar"
-method = "ar"
-
-[[techniques]]
-id = "mtp-k3"
-method = "mtp"
-k = 3
-
-[workload]
-contexts = [{ label = "short", tokens = 128 }]
-concurrency = [1, 4]
-"""
+BASE = mtp_experiment()
 
 
 def problems_of(write_toml, text: str) -> list[str]:

@@ -8,8 +8,6 @@ inline tables). A bounded number of examples keeps it a few seconds.
 from __future__ import annotations
 
 import json
-import math
-import re
 from typing import Any
 
 import tomllib
@@ -17,99 +15,47 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from console.experiment.loader import SpecError, load_experiment
+from tests.experiment_text import (
+    AR,
+    benchmark,
+    context,
+    experiment,
+    model,
+    table,
+    technique,
+    toml_key,
+    toml_value,
+    workload,
+)
 
-VALID = """\
-[experiment]
-name = "fuzz"
-
-[serving]
-max_model_len = 4096
-extra_args = ["--language-model-only"]
-env = { A = "1" }
-
-[[models]]
-id = "m"
-path = "org/model"
-total_params_b = 8
-bytes_per_param = 1
-precision = "fp8"
-drafters = { draft = "org/drafter" }
-serving = { max_num_seqs = 8 }
-
-[[techniques]]
-id = "ar"
-method = "ar"
-
-[[techniques]]
-id = "draft"
-method = "draft_model"
-k = 4
-config = { foo = 1 }
-
-[workload]
-contexts = [{ label = "short", tokens = 128 }, { label = "1k", tokens = 1024 }]
-concurrency = [1, 4]
-repeats = 2
-
-[generation]
-temperature = 0.0
-
-[[benchmarks]]
-id = "mcq"
-framework = "builtin"
-task = "toy"
-options = 4
-
-[cells]
-exclude = [{ context = "1k", concurrency = 4 }]
-
-[[overrides]]
-match = { technique = "draft" }
-serving = { max_model_len = 2048 }
-
-[[guide]]
-name = "fastest"
-objective = "max_speed"
-
-[niah]
-depths = [0.5]
-"""
+VALID = experiment(
+    "fuzz",
+    table("serving", max_model_len=4096, extra_args=["--language-model-only"], env={"A": "1"}),
+    model(drafters={"draft": "org/drafter"}, serving={"max_num_seqs": 8}),
+    AR,
+    technique("draft", "draft_model", k=4, config={"foo": 1}),
+    workload((context(), context("1k", 1024)), repeats=2),
+    table("generation", temperature=0.0),
+    benchmark("mcq", task="toy"),
+    table("cells", exclude=[{"context": "1k", "concurrency": 4}]),
+    table("[overrides]", match={"technique": "draft"}, serving={"max_model_len": 2048}),
+    table("[guide]", name="fastest", objective="max_speed"),
+    table("niah", depths=[0.5]))
 
 BASE: dict[str, Any] = tomllib.loads(VALID)
 KEYS = sorted({"id", "k", "path", "name", "method", "tokens", "label", "models", "serving", "match", "exclude",
                "concurrency", "depths", "max_model_len", "extra_args", "env", "options", "precision", "objective",
                "max_modle_len", "typo", "benchmark", "context", "technique", "experiment", "cells"})
-BARE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def toml_key(k: str) -> str:
-    return k if BARE.match(k) else json.dumps(k)
-
-
-def toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return json.dumps(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    return "{ " + ", ".join(f"{toml_key(str(k))} = {toml_value(x)}" for k, x in v.items()) + " }"
-
-
 def dump(data: dict[str, Any]) -> str:
-    out = [f"{toml_key(k)} = {toml_value(v)}" for k, v in data.items()
+    """The document with its scalars first, then each table and array of tables, a blank line before each."""
+    out = [f"{toml_key(k)} = {toml_value(v)}\n" for k, v in data.items()
            if not isinstance(v, dict) and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))]
     for k, v in data.items():
         if isinstance(v, dict):
-            out += ["", f"[{toml_key(k)}]", *(f"{toml_key(str(a))} = {toml_value(b)}" for a, b in v.items())]
+            out.append("\n" + table(toml_key(k), **v))
         elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
-            for item in v:
-                out += ["", f"[[{toml_key(k)}]]", *(f"{toml_key(str(a))} = {toml_value(b)}" for a, b in item.items())]
-    return "\n".join(out) + "\n"
+            out += ["\n" + table(f"[{toml_key(k)}]", **item) for item in v]
+    return "".join(out) or "\n"
 
 
 scalars = st.one_of(
