@@ -10,41 +10,15 @@ import sys
 
 from console.results.consolidate import consolidate_run
 from console.results.sweeps import k_curves
+from tests.experiment_text import context, experiment, technique, workload
+from tests.tiny_experiment import tiny_model, tiny_serving
 
 from .conftest import ROOT
 
-EXP = """\
-[experiment]
-name = "ksweep"
-
-[serving]
-max_model_len = 1024
-dtype = "bfloat16"
-cpu_kvcache_space_gib = 1
-startup_timeout_s = 600
-
-[[models]]
-id = "tiny"
-path = "@models/tiny-target"
-total_params_b = 0.00157
-bytes_per_param = 2
-precision = "bf16"
-toy = true
-
-[[techniques]]
-id = "exact"
-method = "draft_model"
-k = [1, 3]
-draft_model = "@models/tiny-draft-exact"
-
-[workload]
-contexts = [{ label = "short", tokens = 64 }]
-output_tokens = 64
-concurrency = [1]
-repeats = 1
-requests_per_repeat = 2
-warmup_requests = 1
-"""
+EXP = experiment(
+    "ksweep", tiny_serving(1024, 600), tiny_model(),
+    technique("exact", "draft_model", k=[1, 3], draft_model="@models/tiny-draft-exact"),
+    workload((context(tokens=64),), (1,), output_tokens=64, repeats=1, requests_per_repeat=2, warmup_requests=1))
 
 
 def test_a_k_sweep_runs_one_server_per_k_and_reports_its_curve(tmp_path, models_dir) -> None:

@@ -16,54 +16,17 @@ from pathlib import Path
 
 from console.run.store import Store
 from console.serve.server import group_members
+from tests.experiment_text import AR, benchmark, context, experiment, table, workload
+from tests.tiny_experiment import tiny_model, tiny_serving
 
 from .conftest import ROOT
 
-EXP = """\
-[experiment]
-name = "killtest"
-
-[serving]
-max_model_len = 1024
-dtype = "bfloat16"
-cpu_kvcache_space_gib = 1
-startup_timeout_s = 400
-
-[[models]]
-id = "tiny"
-path = "@models/tiny-target"
-total_params_b = 0.00157
-bytes_per_param = 2
-precision = "bf16"
-toy = true
-
-[[techniques]]
-id = "ar"
-method = "ar"
-
-[workload]
-contexts = [{ label = "short", tokens = 64 }]
-output_tokens = 64
-concurrency = [1]
-repeats = 2
-requests_per_repeat = 2
-warmup_requests = 1
-
-[generation]
-temperature = 0.0
-top_p = 1.0
-max_tokens = 48
-
-[[benchmarks]]
-id = "toy-mcq"
-framework = "builtin"
-task = "toy-mcq"
-options = 4
-smoke_items = 5
-full_items = 40
-expected_output_tokens = 16
-concurrency = 1                # one item at a time (~0.1 s each), so kills land mid-stage
-"""
+EXP = experiment(
+    "killtest", tiny_serving(1024, 400), tiny_model(), AR,
+    workload((context(tokens=64),), (1,), output_tokens=64, repeats=2, requests_per_repeat=2, warmup_requests=1),
+    table("generation", temperature=0.0, top_p=1.0, max_tokens=48),
+    benchmark(smoke_items=5, full_items=40, expected_output_tokens=16,
+              concurrency=1))  # one item at a time (~0.1 s each), so kills land mid-stage
 
 CELL = "tiny.bf16.ar.short.c1"
 
