@@ -74,14 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     from console.results.columns import merge_master, write_csv
     from console.results.import_common import check_master_csv
-    from console.results.imports import (
-        ImportFormatError,
-        import_inspect,
-        import_lm_eval,
-        import_vllm_bench,
-        inspect_items,
-        lm_eval_items,
-    )
+    from console.results.imports import FOLDER_IMPORTERS, ImportFormatError, import_vllm_bench
 
     try:
         overrides = _overrides(args.overrides)
@@ -94,8 +87,7 @@ def run(args: argparse.Namespace) -> int:
             sources = f"{len(args.files)} file(s)"
             items = None
         else:
-            reader, item_reader = ((import_lm_eval, lm_eval_items) if args.kind == "lm-eval"
-                                   else (import_inspect, inspect_items))
+            reader, item_reader = FOLDER_IMPORTERS[args.kind]
             for d in args.dirs:
                 if not Path(d).exists():
                     raise ImportFormatError(f"{d}: no such folder")

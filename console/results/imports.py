@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -329,5 +329,12 @@ def lm_eval_items(root: str | Path, filter_name: str = "flexible-extract") -> pd
     return pd.DataFrame(rows, columns=["cell_id", "benchmark", "framework", "item_id", "correct"])
 
 
-__all__ = ["ImportFormatError", "import_inspect", "import_lm_eval", "import_vllm_bench", "inspect_items",
+FOLDER_IMPORTERS: dict[str, tuple[Callable[..., pd.DataFrame], Callable[..., pd.DataFrame]]] = {
+    "lm-eval": (import_lm_eval, lm_eval_items),
+    "inspect": (import_inspect, inspect_items),
+}
+"""`specdeck import KIND` for the harnesses whose results are a folder: (its rows, its per-item correctness)."""
+
+
+__all__ = ["FOLDER_IMPORTERS", "ImportFormatError", "import_inspect", "import_lm_eval", "import_vllm_bench", "inspect_items",
            "lm_eval_items", "read_json_results"]
