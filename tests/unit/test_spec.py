@@ -10,7 +10,7 @@ import pytest
 from console.cli import main
 from console.experiment.loader import SpecError, load_experiment
 from console.serve.argv import build_launch, serving_args, serving_env
-from tests.experiment_text import mtp_experiment
+from tests.experiment_text import benchmark, mtp_experiment, technique
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -140,50 +140,16 @@ def test_cli_validate_prints_problems(write_toml, capsys) -> None:
 
 # --- argv per technique ------------------------------------------------------------------------------
 
-TECHS = """
-[[techniques]]
-id = "dm"
-method = "draft_model"
-k = 4
-draft_model = "@models/tiny-draft-exact"
-
-[[techniques]]
-id = "ng"
-method = "ngram"
-k = 5
-config = { prompt_lookup_max = 4, prompt_lookup_min = 2 }
-
-[[techniques]]
-id = "eg3"
-method = "eagle3"
-k = 3
-draft_model = "org/eagle3-head"
-
-[[techniques]]
-id = "df"
-method = "dflash"
-k = 15
-draft_model = "z-lab/dflash"
-config = { attention_backend = "flash_attn" }
-serving = { trust_remote_code = true, attention_backend = "triton_attn" }
-
-[[techniques]]
-id = "sfx"
-method = "suffix"
-k = 8
-
-[[techniques]]
-id = "dif"
-method = "diffusion"
-k = 32
-config = { max_denoising_steps = 16 }
-
-[[techniques]]
-id = "mtp-gemma"
-method = "mtp"
-method_name = "gemma4_mtp"
-k = 8
-"""
+TECHS = "\n" + "\n".join([
+    technique("dm", "draft_model", k=4, draft_model="@models/tiny-draft-exact"),
+    technique("ng", "ngram", k=5, config={"prompt_lookup_max": 4, "prompt_lookup_min": 2}),
+    technique("eg3", "eagle3", k=3, draft_model="org/eagle3-head"),
+    technique("df", "dflash", k=15, draft_model="z-lab/dflash", config={"attention_backend": "flash_attn"},
+              serving={"trust_remote_code": True, "attention_backend": "triton_attn"}),
+    technique("sfx", "suffix", k=8),
+    technique("dif", "diffusion", k=32, config={"max_denoising_steps": 16}),
+    technique("mtp-gemma", "mtp", method_name="gemma4_mtp", k=8),
+])
 
 
 def _spec_json(args: list[str], flag: str = "--speculative-config") -> dict | None:
@@ -229,20 +195,7 @@ def test_launch_plan_is_a_list_with_host_port_key(write_toml) -> None:
     assert plan.base_url == "http://127.0.0.1:8123"
 
 
-BENCHES = """
-[[benchmarks]]
-id = "hot"
-framework = "builtin"
-task = "toy-mcq"
-options = 4
-
-[[benchmarks]]
-id = "cold"
-framework = "builtin"
-task = "toy-mcq"
-options = 4
-generation = { temperature = 0.0 }
-"""
+BENCHES = "\n" + benchmark("hot") + "\n" + benchmark("cold", generation={"temperature": 0.0})
 
 
 def test_vllm_cpu_caveat_names_the_sampled_benchmarks_on_speculative_cells(write_toml, capsys) -> None:
