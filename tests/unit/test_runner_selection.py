@@ -14,19 +14,11 @@ from console.experiment.loader import load_experiment
 from console.run.runner import Runner, RunOptions
 from console.run.states import CellState
 from console.run.store import Store
+from tests.experiment_text import benchmark
 from tests.unit.test_runner import EXP, FakeAdapter, FakePhases, FakePool
 
 AR1, AR4, DM1, DM4 = "m.bf16.ar.short.c1", "m.bf16.ar.short.c4", "m.bf16.dm.short.c1", "m.bf16.dm.short.c4"
-TWO_BENCH = EXP + """
-[[benchmarks]]
-id = "mcq2"
-framework = "builtin"
-task = "toy"
-options = 4
-smoke_items = 5
-full_items = 8
-expected_output_tokens = 100
-"""
+TWO_BENCH = EXP + "\n" + benchmark("mcq2", task="toy", smoke_items=5, full_items=8, expected_output_tokens=100)
 
 
 class CountingPool(FakePool):
@@ -68,11 +60,16 @@ def wait_state(store: Store, cell: str, state: str, timeout: float = 20.0) -> No
     raise AssertionError(f"{cell} never reached {state}: {[(c.cell_id, c.state.value) for c in store.cells()]}")
 
 
-def test_approving_one_benchmark_then_the_other_runs_both(write_toml, tmp_path) -> None:
+def smoked_two_benchmarks(write_toml, tmp_path: Path):
+    """AR1 of TWO_BENCH run through its smoke tests, both benchmarks awaiting a decision: (exp, run_dir, store)."""
     exp = load_experiment(write_toml(TWO_BENCH))
     run_dir = tmp_path / "run"
     runner(exp, run_dir, cells=AR1, wait_for_approval=False).run()
-    store = Store(run_dir / "state.sqlite")
+    return exp, run_dir, Store(run_dir / "state.sqlite")
+
+
+def test_approving_one_benchmark_then_the_other_runs_both(write_toml, tmp_path) -> None:
+    exp, run_dir, store = smoked_two_benchmarks(write_toml, tmp_path)
     store.decide(AR1, "approve", "ana", bench_id="mcq")
     states = runner(exp, run_dir, wait_for_approval=False).run()
     assert states[AR1] == "awaiting_approval"  # mcq2 is not decided yet: the cell is not done
@@ -84,10 +81,7 @@ def test_approving_one_benchmark_then_the_other_runs_both(write_toml, tmp_path) 
 
 
 def test_a_rejected_benchmark_after_another_ran_leaves_the_cell_done(write_toml, tmp_path) -> None:
-    exp = load_experiment(write_toml(TWO_BENCH))
-    run_dir = tmp_path / "run"
-    runner(exp, run_dir, cells=AR1, wait_for_approval=False).run()
-    store = Store(run_dir / "state.sqlite")
+    exp, run_dir, store = smoked_two_benchmarks(write_toml, tmp_path)
     store.decide(AR1, "approve", "ana", bench_id="mcq2")
     store.decide(AR1, "reject", "bo", bench_id="mcq", reason="enough")
     assert runner(exp, run_dir, wait_for_approval=False).run()[AR1] == "done"
