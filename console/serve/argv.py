@@ -26,6 +26,11 @@ guards the API with it in vllm/entrypoints/serve/middleware/register.py (`args.a
 [envs.VLLM_API_KEY]` → AuthenticationMiddleware; /health stays open)."""
 
 
+VALUE_FLAGS: tuple[str, ...] = ("max_model_len", "dtype", "gpu_memory_utilization", "quantization", "kv_cache_dtype",
+                               "max_num_seqs", "max_num_batched_tokens", "generation_config", "attention_backend")
+"""Serving settings vLLM takes as `--name-with-dashes VALUE`, passed in this order when set (not None, not "")."""
+
+
 def default_models_dir() -> Path:
     """Where `specdeck models build` puts the tiny models (env SPECDECK_MODELS_DIR overrides)."""
     env = os.environ.get("SPECDECK_MODELS_DIR")
@@ -100,24 +105,10 @@ def serving_args(cell: Cell, base_dir: Path | None = None, models_dir: Path | No
     s = cell.serving
     model = resolve_model_path(cell.model.path, base_dir, models_dir)
     args = ["--model", model, "--served-model-name", cell.model.name]
-    if s.max_model_len is not None:
-        args += ["--max-model-len", str(s.max_model_len)]
-    if s.dtype:
-        args += ["--dtype", s.dtype]
-    if s.gpu_memory_utilization is not None:
-        args += ["--gpu-memory-utilization", str(s.gpu_memory_utilization)]
-    if s.quantization:
-        args += ["--quantization", s.quantization]
-    if s.kv_cache_dtype:
-        args += ["--kv-cache-dtype", s.kv_cache_dtype]
-    if s.max_num_seqs is not None:
-        args += ["--max-num-seqs", str(s.max_num_seqs)]
-    if s.max_num_batched_tokens is not None:
-        args += ["--max-num-batched-tokens", str(s.max_num_batched_tokens)]
-    if s.generation_config:
-        args += ["--generation-config", s.generation_config]
-    if s.attention_backend:
-        args += ["--attention-backend", s.attention_backend]
+    for name in VALUE_FLAGS:
+        value = getattr(s, name)
+        if value is not None and value != "":
+            args += [f"--{name.replace('_', '-')}", str(value)]
     if s.trust_remote_code:
         args.append("--trust-remote-code")
     args.append("--enable-prefix-caching" if s.enable_prefix_caching else "--no-enable-prefix-caching")
