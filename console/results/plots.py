@@ -60,19 +60,31 @@ def _label(row: pd.Series, *cols: str) -> str:
     return " · ".join(parts)
 
 
-def plot_tok_s(speed: pd.DataFrame, path: Path) -> Path | None:
-    """Horizontal bars of median tok/s per cell × context × concurrency, whiskers at min/max repeats."""
-    rows = speed[speed["tok_s_median"].notna()].head(MAX_BARS)
+def _bars(table: pd.DataFrame, column: str) -> tuple[pd.DataFrame, Any, Any, list[int]] | None:
+    """A horizontal bar chart's start: the rows of `table` with `column` set (at most MAX_BARS), a figure sized
+    for them, its axes and each row's y (the first row on top); None when no row has `column`."""
+    rows = table[table[column].notna()].head(MAX_BARS)
     if rows.empty:
         return None
     fig = _figure(len(rows))
-    ax = fig.add_subplot()
-    y = list(range(len(rows)))[::-1]
+    return rows, fig, fig.add_subplot(), list(range(len(rows)))[::-1]
+
+
+def _cell_ticks(ax: Any, y: list[int], rows: pd.DataFrame) -> None:
+    ax.set_yticks(y, [_label(r, "context", "concurrency", "category") for _, r in rows.iterrows()], fontsize=7)
+
+
+def plot_tok_s(speed: pd.DataFrame, path: Path) -> Path | None:
+    """Horizontal bars of median tok/s per cell × context × concurrency, whiskers at min/max repeats."""
+    bars = _bars(speed, "tok_s_median")
+    if bars is None:
+        return None
+    rows, fig, ax, y = bars
     med = rows["tok_s_median"].astype(float)
     lo = (med - rows["tok_s_min"].astype(float).fillna(med)).clip(lower=0).to_numpy()
     hi = (rows["tok_s_max"].astype(float).fillna(med) - med).clip(lower=0).to_numpy()
     ax.barh(y, med.to_numpy(), xerr=[lo, hi], color=[_color(t) for t in rows["technique"]], capsize=2)
-    ax.set_yticks(y, [_label(r, "context", "concurrency", "category") for _, r in rows.iterrows()], fontsize=7)
+    _cell_ticks(ax, y, rows)
     ax.set_xlabel("output tok/s (median; whiskers min–max)")
     ax.set_title("Throughput by cell")
     if rows["tok_s_source"].eq("streaming-import").fillna(False).any():
@@ -83,18 +95,16 @@ def plot_tok_s(speed: pd.DataFrame, path: Path) -> Path | None:
 
 def plot_speedup(speedups: pd.DataFrame, path: Path) -> Path | None:
     """Speed-up vs AR per cell, with the 1× line; cells with no baseline are left out of the chart."""
-    rows = speedups[speedups["speedup"].notna()].head(MAX_BARS)
-    if rows.empty:
+    bars = _bars(speedups, "speedup")
+    if bars is None:
         return None
-    fig = _figure(len(rows))
-    ax = fig.add_subplot()
-    y = list(range(len(rows)))[::-1]
+    rows, fig, ax, y = bars
     vals = rows["speedup"].astype(float).to_numpy()
     ax.barh(y, vals, color=[_color(t) for t in rows["technique"]])
     for yi, v in zip(y, vals, strict=True):
         ax.text(v, yi, f" {v:.2f}×", va="center", fontsize=7)
     ax.axvline(1.0, color="black", linewidth=0.8)
-    ax.set_yticks(y, [_label(r, "context", "concurrency", "category") for _, r in rows.iterrows()], fontsize=7)
+    _cell_ticks(ax, y, rows)
     ax.set_xlabel("speed-up vs the AR baseline (tok/s ratio)")
     ax.set_title("Speed-up vs AR")
     ax.set_xlim(0, max(vals.max() * 1.15, 1.2))
@@ -127,12 +137,10 @@ def plot_acceptance(acceptance: pd.DataFrame, path: Path, limit: int = 12) -> Pa
 
 def plot_accuracy_delta(deltas: pd.DataFrame, path: Path) -> Path | None:
     """Δ accuracy vs AR with ±2·SE_Δ error bars (the within-noise band); cells without SE get a bare dot."""
-    rows = deltas[deltas["delta"].notna()].head(MAX_BARS)
-    if rows.empty:
+    bars = _bars(deltas, "delta")
+    if bars is None:
         return None
-    fig = _figure(len(rows))
-    ax = fig.add_subplot()
-    y = list(range(len(rows)))[::-1]
+    rows, fig, ax, y = bars
     err = (2 * rows["se_delta"].astype(float)).fillna(0).to_numpy()
     for yi, (_, r), e in zip(y, rows.iterrows(), err, strict=True):
         inside = r["within_noise"]
