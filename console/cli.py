@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from console import __version__
+from console.errors import SpecdeckError
 
 # Sub-command modules under console.commands, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
@@ -75,19 +76,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    from console.run.store import StoreError
-
     try:
-        return int(args._run(args) or 0)
-    except StoreError as exc:  # a damaged, foreign or busy run store: what is wrong with which file, and the fix
-        print(f"specdeck {args.command}: {exc}", file=sys.stderr)
-        return 2
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # a reader that left shows up here, not in the interpreter's exit flush
+        return code
+    except SpecdeckError as exc:  # every error a user can hit: what is wrong, and the fix (console/errors.py)
+        print(exc.report(f"specdeck {args.command}"), file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `specdeck status | head`: the reader left; say nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except BrokenPipeError:
+        return reader_left()
+
+
+SIGPIPE_EXIT = 128 + 13
+"""What a shell reports for a process that SIGPIPE killed (`yes | head -1` under `set -o pipefail`)."""
+
+
+def reader_left() -> int:
+    """`specdeck … | head -1`: the reader closed the pipe. As the Python docs advise ("Note on SIGPIPE", library/
+    signal.html), point stdout at /dev/null so the interpreter's final flush cannot raise again, and exit the way
+    a Unix tool killed by SIGPIPE does (141): the output was cut short, and `set -o pipefail` scripts must be able
+    to tell — 0 would claim a complete run that was not."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return SIGPIPE_EXIT
 
 
 if __name__ == "__main__":

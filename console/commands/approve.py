@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 NAME = "approve"
 HELP = "approve a cell's full accuracy run after its smoke passed (shows results and the cost first)"
@@ -26,11 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.decide import DecisionRefused, decide
-    from console.run.folder import RunNotFound, find_run
+    from console.run.decide import decide
+    from console.run.folder import find_run
 
-    try:
-        return decide(find_run(args.run).path, args.cell, "approve", bench=args.bench, yes=args.yes)
-    except (RunNotFound, DecisionRefused) as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    return decide(find_run(args.run).path, args.cell, "approve", bench=args.bench, yes=args.yes)

@@ -29,12 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.folder import find_run_or_say
+    from console.run.folder import find_run
     from console.run.store import DecisionConflict
 
-    folder = find_run_or_say(args.run)
-    if folder is None:
-        return 2
+    folder = find_run(args.run)
     run_dir = folder.path
     store = folder.open_store()
     rows = store.cells()

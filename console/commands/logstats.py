@@ -197,9 +197,8 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_EMPTY
         failure = (_emit_json if args.json else _emit_table)(path, sys.stdout)
-    except BrokenPipeError:  # `specdeck logstats … | head`
-        sys.stderr.close()
-        return EXIT_OK
+    except BrokenPipeError:  # `specdeck logstats … | head`: cli.main handles the reader that left
+        raise
     except OSError as exc:
         print(f"specdeck logstats: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_EMPTY

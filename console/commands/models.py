@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 NAME = "models"
@@ -43,17 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.models import ModelDependencyError, build_models, default_models_dir
+    from console.models import build_models, default_models_dir
 
     models_dir: Path = args.dir or default_models_dir()
     if args.models_action == "list":
         return _list(models_dir)
-    try:
-        built: list[str] = []
-        paths = build_models(models_dir, force=args.force, progress=lambda msg: _progress(msg, built))
-    except ModelDependencyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    built: list[str] = []
+    paths = build_models(models_dir, force=args.force, progress=lambda msg: _progress(msg, built))
     if not built:
         print(f"all {len(paths)} models up to date in {models_dir}")
     for name, path in paths.items():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 NAME = "reject"
 HELP = "reject a cell's full run after its smoke (the cell is cancelled, the reason kept)"
@@ -22,11 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.decide import DecisionRefused, decide
-    from console.run.folder import RunNotFound, find_run
+    from console.run.decide import decide
+    from console.run.folder import find_run
 
-    try:
-        return decide(find_run(args.run).path, args.cell, "reject", reason=args.reason)
-    except (RunNotFound, DecisionRefused) as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    return decide(find_run(args.run).path, args.cell, "reject", reason=args.reason)

@@ -27,9 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.folder import find_run_or_say
+    from console.run.folder import find_run
 
-    found = find_run_or_say(args.run)
-    if found is None:
-        return 2
+    found = find_run(args.run)
     return execute(None, args, found.path, sys.argv[1:])

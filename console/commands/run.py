@@ -73,7 +73,7 @@ def detach(argv: list[str], run_dir: Path) -> int:
 
 
 def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | None, argv: list[str]) -> int:
-    from console.experiment.loader import SpecError, load_experiment
+    from console.experiment.loader import load_experiment
     from console.prepare import offline_decision
     from console.run.cli_output import EventPrinter
     from console.run.folder import RunFolder
@@ -81,25 +81,20 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
     from console.run.phases import RealPhases
     from console.run.resolved import load_frozen
     from console.run.runner import Runner, RunOptions
-    from console.run.store import RunnerBusy
 
-    try:
-        if exp_path is not None:
-            exp = load_experiment(exp_path)
-        else:
-            assert run_dir is not None
-            folder = RunFolder(run_dir)
-            if not folder.experiment_copy.exists():
-                print(f"{run_dir} never got past its start (no experiment.toml): start it again with "
-                      "`specdeck run EXPERIMENT`", file=sys.stderr)
-                return 2
-            store = folder.open_store()  # a resume: this process becomes the run's writer
-            origin = store.meta("origin_dir")
-            store.close()
-            exp = load_frozen(run_dir, Path(origin) if origin else None)
-    except SpecError as exc:
-        print("\n".join(map(str, exc.problems)), file=sys.stderr)
-        return 1
+    if exp_path is not None:
+        exp = load_experiment(exp_path)
+    else:
+        assert run_dir is not None
+        folder = RunFolder(run_dir)
+        if not folder.experiment_copy.exists():
+            print(f"{run_dir} never got past its start (no experiment.toml): start it again with "
+                  "`specdeck run EXPERIMENT`", file=sys.stderr)
+            return 2
+        store = folder.open_store()  # a resume: this process becomes the run's writer
+        origin = store.meta("origin_dir")
+        store.close()
+        exp = load_frozen(run_dir, Path(origin) if origin else None)
     if run_dir is None:
         run_dir = new_run_dir(exp.spec.experiment.name)
     if args.detach:
@@ -127,9 +122,6 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
         print("NOTE: toy models (a tiny Llama trained on one quiz): the machinery is real, the scores are not.")
     try:
         states = runner.run()
-    except RunnerBusy as exc:
-        print(exc, file=sys.stderr)
-        return 3
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: specdeck resume {run_dir}", file=sys.stderr)
         return 130

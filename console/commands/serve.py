@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from console.run.paths import new_run_dir
     from console.serve.logparse import parse_line
     from console.serve.pool import ServerPool
-    from console.serve.server import ServerStartError, new_api_key
+    from console.serve.server import new_api_key
 
     exp = load_experiment_or_say(args.experiment)
     if exp is None:
@@ -93,15 +93,7 @@ def run(args: argparse.Namespace) -> int:
                       models_dir=args.models_dir, on_event=on_event,
                       extra_env={"VLLM_LOG_STATS_INTERVAL": str(args.stats_every)})
     try:
-        try:
-            server = pool.acquire(cell)
-        except ServerStartError as exc:
-            print(f"\nvLLM did not start: {exc.reason}\n  {exc.message}\n  fix: {exc.fix}", file=sys.stderr)
-            if exc.evidence:
-                print(f"  log line: {exc.evidence.strip()}", file=sys.stderr)
-            if exc.log_path:
-                print(f"  full log: {exc.log_path}", file=sys.stderr)
-            return 1
+        server = pool.acquire(cell)  # a ServerStartError: cli.main prints the reason, the fix and the log line
         print(f"ready: {server.base_url}  (started in {server.startup_s or 0:.1f} s)")
         print(f"api key: {api_key}")
         print(f'  try: curl -s {server.base_url}/v1/completions -H "Authorization: Bearer {api_key}" '

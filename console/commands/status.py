@@ -24,13 +24,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.run.cli_output import cell_table, eval_table
-    from console.run.folder import find_run_or_say
+    from console.run.folder import find_run
     from console.run.gpu_busy import run_gpu_busy
     from console.units import gpu_hours
 
-    folder = find_run_or_say(args.run)
-    if folder is None:
-        return 2
+    folder = find_run(args.run)
     run_dir = folder.path
     store = folder.read_store()
     print(f"run {run_dir.name}  ({store.meta('experiment', '?')})")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 NAME = "tui"
@@ -27,23 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.run.folder import RunNotFound, find_run
+    from console.run.folder import find_run
 
     target = args.target
     if target is not None and not (target.endswith(".toml") and Path(target).is_file()):
-        try:
-            target = str(find_run(target).path)
-        except RunNotFound as exc:
-            print(exc, file=sys.stderr)
-            return 2
+        target = str(find_run(target).path)
     elif target is not None:
-        from console.experiment.loader import SpecError, load_experiment
+        from console.experiment.loader import load_experiment
 
-        try:
-            load_experiment(Path(target))
-        except SpecError as exc:
-            print("\n".join(map(str, exc.problems)), file=sys.stderr)
-            return 1
+        load_experiment(Path(target))  # a SpecError lists every problem (cli.main prints it), before the screen
     from console.app.app import SpecdeckApp
 
     SpecdeckApp(target, models_dir=args.models_dir).run()

@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     for file in args.files:
         try:
             ok = _validate_one(file, args)
+        except BrokenPipeError:  # `specdeck validate … | head`: the reader left, cli.main says nothing more
+            raise
         except Exception as exc:  # noqa: BLE001 — one file's bug must not hide the other files' verdicts
             ok = False
             print(f"{file}: INVALID: specdeck could not check it ({type(exc).__name__}: {exc}); this is a bug in "

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from console.errors import SpecdeckError
 from console.experiment import schema
 from console.experiment.cells import Cell, expand_cells
 from console.experiment.key_lines import key_lines, line_of
@@ -40,8 +41,12 @@ class Problem:
         return f"{where}: {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
 
 
-class SpecError(Exception):
-    """An experiment file that cannot be used; `problems` lists everything wrong, not just the first."""
+class SpecError(SpecdeckError):
+    """An experiment file that cannot be used; `problems` lists everything wrong, not just the first, each
+    located and naming its own fix."""
+
+    exit_code = 1
+    fix = "change what each line names; `specdeck validate FILE` checks the file again"
 
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__("\n".join(str(p) for p in problems))

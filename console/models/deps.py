@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from console.errors import SpecdeckError
+
 INSTALL_HINT = "pip install 'specdeck[cpu]'"
 
 
-class ModelDependencyError(RuntimeError):
-    """torch / transformers / tokenizers / safetensors is missing; the message says how to install it."""
+class ModelDependencyError(SpecdeckError, RuntimeError):
+    """torch / transformers / tokenizers / safetensors is missing; the fix says how to install it."""
+
+    exit_code = 1
 
 
 def require(module: str) -> ModuleType:
@@ -18,5 +22,5 @@ def require(module: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         raise ModelDependencyError(
-            f"building the tiny models needs `{module}` ({exc}); install it with: {INSTALL_HINT}"
+            f"building the tiny models needs `{module}` ({exc})", f"install it with: {INSTALL_HINT}"
         ) from exc

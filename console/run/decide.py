@@ -7,13 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from console.errors import SpecdeckError
 from console.run.folder import RunFolder
 from console.run.store import DecisionConflict, Store
 from console.units import gpu_hours, human_seconds
 
 
-class DecisionRefused(ValueError):
+class DecisionRefused(SpecdeckError, ValueError):
     """The decision cannot be taken now; the message says why and what to do."""
+
+    fix = "`specdeck status RUN` shows each cell's state and what it waits for"
 
 
 def smoke_summary(store: Store, cell_id: str) -> tuple[list[str], dict[str, Any]]:

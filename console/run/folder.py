@@ -20,6 +20,7 @@ import os
 import sys
 from pathlib import Path
 
+from console.errors import SpecdeckError
 from console.run.liveness import RunnerLiveness, judge
 from console.run.paths import runs_root
 from console.run.store import Store
@@ -35,8 +36,10 @@ API_KEY = "api_key"
 SERVERS = "servers"
 
 
-class RunNotFound(FileNotFoundError):
+class RunNotFound(SpecdeckError, FileNotFoundError):
     """No such run; the message lists what there is."""
+
+    fix = "`ls runs/` lists the runs; `specdeck run EXPERIMENT` starts one"
 
 
 class RunFolder:

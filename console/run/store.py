@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from console.errors import SpecdeckError
 from console.run.liveness import runner_alive
 from console.run.states import CellState, check_transition
 
@@ -98,8 +99,11 @@ class DecisionConflict(ValueError):
         self.repeat = repeat
 
 
-class RunnerBusy(RuntimeError):
+class RunnerBusy(SpecdeckError, RuntimeError):
     """Another runner owns this run (one runner per run)."""
+
+    exit_code = 3
+    fix = "one runner per run: `specdeck status RUN` shows whether it is alive; stop it or wait"
 
 
 READER_TIMEOUT_S = 2.0
@@ -110,12 +114,12 @@ class ReadOnlyStore(RuntimeError):
     """A write through a store opened read-only (a reader: status, report, the console's watcher)."""
 
 
-class StoreError(Exception):
+class StoreError(SpecdeckError):
     """A store that cannot be read: `message` says what is wrong with which file, `fix` what to do."""
 
     def __init__(self, path: Path, message: str, fix: str) -> None:
-        self.path, self.message, self.fix = Path(path), message, fix
-        super().__init__(f"{path}: {message}. {fix}")
+        super().__init__(f"{path}: {message}", fix)
+        self.path = Path(path)
 
 
 class StoreBusy(StoreError):

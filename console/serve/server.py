@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from console.errors import SpecdeckError
 from console.serve.argv import API_KEY_ENV, LaunchPlan
 
 VLLM_PROCESS_PREFIX = "VLLM::"
@@ -35,17 +36,26 @@ def new_api_key() -> str:
     return "sd-" + secrets.token_urlsafe(24)
 
 
-class ServerStartError(RuntimeError):
-    """vLLM did not become healthy. `reason` is a stable code, `fix` says what to change."""
+class ServerStartError(SpecdeckError, RuntimeError):
+    """vLLM did not become healthy. `reason` is a stable code, `fix` says what to change; `evidence` is the log
+    line that told, `log_path` the whole log."""
+
+    exit_code = 1
 
     def __init__(self, reason: str, message: str, fix: str, evidence: str | None = None,
                  log_path: Path | None = None) -> None:
-        super().__init__(f"{message} — fix: {fix}")
+        super().__init__(message, fix)
         self.reason = reason
-        self.message = message
-        self.fix = fix
         self.evidence = evidence
         self.log_path = log_path
+
+    def report(self, prog: str = "specdeck") -> str:
+        lines = [f"{prog}: vLLM did not start ({self.reason}): {self.message}", f"fix: {self.fix}"]
+        if self.evidence:
+            lines.append(f"log line: {self.evidence.strip()}")
+        if self.log_path:
+            lines.append(f"full log: {self.log_path}")
+        return "\n".join(lines)
 
 
 @dataclass
