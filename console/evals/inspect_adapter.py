@@ -11,7 +11,6 @@ already committed are left out with ``--sample-id``. The ``.eval`` log is read w
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,7 +19,7 @@ from typing import Any
 
 from console.evals.base import EvalItem, EvalResult, EvalTarget
 from console.evals.data import load_items, resolve_dataset
-from console.evals.lmeval import OFFLINE_ENV, is_local_task, newest, run_logged, tail
+from console.evals.lmeval import HarnessAdapter, harness_env, is_local_task, newest, run_logged, tail
 from console.evals.missing_data import missing_data_hint
 from console.experiment.schema import Benchmark, Generation
 
@@ -51,31 +50,26 @@ def command(bench: Benchmark, target: EvalTarget, *, task: str, task_args: dict[
 
 def env_for(target: EvalTarget, offline: bool = False) -> dict[str, str]:
     """inspect's environment; the HF offline switches only when the run is offline (see lmeval.env_for)."""
-    env = dict(os.environ)
-    env.update({"LOCAL_BASE_URL": f"{target.base_url.rstrip('/')}/v1", "LOCAL_API_KEY": target.api_key or "EMPTY",
-                "INSPECT_DISPLAY": "plain", "INSPECT_LOG_DIR": "", "INSPECT_EVAL_MODEL": ""})
-    if offline:
-        env.update(OFFLINE_ENV)
+    env = harness_env({"LOCAL_BASE_URL": f"{target.base_url.rstrip('/')}/v1",
+                       "LOCAL_API_KEY": target.api_key or "EMPTY", "INSPECT_DISPLAY": "plain", "INSPECT_LOG_DIR": "",
+                       "INSPECT_EVAL_MODEL": ""}, offline)
     return {k: v for k, v in env.items() if v != ""}
 
 
-class Inspect:
+class Inspect(HarnessAdapter):
     """EvalAdapter driving ``inspect eval`` (see the module docstring)."""
 
     framework = "inspect"
 
     def __init__(self, base_dir: Path | None = None, max_connections: int = 4, offline: bool = False,
                  experiment: str = "EXPERIMENT") -> None:
-        self.base_dir = base_dir
+        super().__init__(base_dir, offline, experiment)
         self.max_connections = max_connections
-        self.offline = offline
-        self.experiment = experiment
 
     def run(self, bench: Benchmark, target: EvalTarget, *, stage: str, limit: int | None,
             generation: Generation, out_dir: Path, skip_ids: set[str],
             on_item: Callable[[EvalItem], None]) -> EvalResult:
-        out_dir = out_dir.resolve()  # inspect runs with cwd = out_dir: every path it gets must be absolute
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = self.work_dir(out_dir)
         task, task_args, sample_ids = bench.task, {}, None
         if is_local_task(bench.task):
             data = resolve_dataset(bench.task, self.base_dir).resolve()

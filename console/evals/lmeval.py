@@ -174,31 +174,51 @@ def env_for(target: EvalTarget, offline: bool = False) -> dict[str, str]:
     """The framework's environment: the caller's, the server's key, and the offline switches only when the run
     is offline (`--offline`, or `specdeck prepare` recorded everything local): otherwise lm-eval may download
     a dataset it does not have."""
+    return harness_env({"OPENAI_API_KEY": target.api_key or "EMPTY", "TOKENIZERS_PARALLELISM": "false"}, offline)
+
+
+def harness_env(values: dict[str, str], offline: bool) -> dict[str, str]:
+    """A harness subprocess's environment: the caller's, `values` over it, and OFFLINE_ENV only when offline."""
     env = dict(os.environ)
-    env.update({"OPENAI_API_KEY": target.api_key or "EMPTY", "TOKENIZERS_PARALLELISM": "false"})
+    env.update(values)
     if offline:
         env.update(OFFLINE_ENV)
     return env
 
 
-class LmEval:
+class HarnessAdapter:
+    """What the adapters that run a harness as a subprocess (lm-eval, inspect) share: the folder relative data
+    paths resolve against, whether the run is offline, and the experiment their `specdeck prepare` hint names."""
+
+    def __init__(self, base_dir: Path | None = None, offline: bool = False, experiment: str = "EXPERIMENT") -> None:
+        self.base_dir = base_dir
+        self.offline = offline
+        self.experiment = experiment
+        """Named in the `specdeck prepare …` hint when a dataset is missing."""
+
+    @staticmethod
+    def work_dir(out_dir: Path) -> Path:
+        """`out_dir`, absolute and created: the harness runs with cwd = out_dir, so every path it gets must be
+        absolute."""
+        out_dir = out_dir.resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return out_dir
+
+
+class LmEval(HarnessAdapter):
     """EvalAdapter driving lm-eval as a subprocess (see the module docstring)."""
 
     framework = "lm-eval"
 
     def __init__(self, base_dir: Path | None = None, num_concurrent: int = 2, offline: bool = False,
                  experiment: str = "EXPERIMENT") -> None:
-        self.base_dir = base_dir
+        super().__init__(base_dir, offline, experiment)
         self.num_concurrent = num_concurrent
-        self.offline = offline
-        self.experiment = experiment
-        """Named in the `specdeck prepare …` hint when a dataset is missing."""
 
     def run(self, bench: Benchmark, target: EvalTarget, *, stage: str, limit: int | None,
             generation: Generation, out_dir: Path, skip_ids: set[str],
             on_item: Callable[[EvalItem], None]) -> EvalResult:
-        out_dir = out_dir.resolve()  # lm-eval runs with cwd = out_dir: every path it gets must be absolute
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = self.work_dir(out_dir)
         include_path = self._include_path(bench)
         task, samples, grouped = bench.task, None, None
         if is_local_task(bench.task):
