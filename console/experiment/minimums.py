@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
 from console import methods
-from console.experiment.caveats import installed_engine
+from console.experiment.caveats import installed_engine, installed_version
 from console.experiment.cells import Cell
 
 
@@ -62,11 +61,7 @@ def cell_minimum(cell: Cell) -> CellMinimum | None:
 
 
 def _installed(dist: str) -> bool:
-    try:
-        version(dist)
-    except PackageNotFoundError:
-        return False
-    return True
+    return installed_version(dist) is not None
 
 
 def engine_findings(cells: list[Cell], engine: str | None = None,
