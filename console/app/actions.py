@@ -5,23 +5,57 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from console.app.session import ApprovalInfo
 from console.run.states import CAN_RERUN_SMOKE, CellState
-from widgets.approval_dialog import ApprovalDialog, ApprovalRequest, ApprovalResult
+from widgets.approval_dialog import ApprovalDialog, ApprovalRequest, ApprovalResult, BenchChoice, WindowClock
 from widgets.confirm_dialog import ConfirmDialog
 
 if TYPE_CHECKING:
     from console.app.app import SpecdeckApp
 
 
-def _record(app: SpecdeckApp, cell_id: str, action: str, reason: str | None = None) -> None:
+def _record(app: SpecdeckApp, cell_id: str, action: str, reason: str | None = None,
+            bench_id: str | None = None) -> None:
     if app.session is None:
         return
     try:
-        msg = app.session.decide(cell_id, action, app.snapshot, reason=reason)
+        msg = app.session.decide(cell_id, action, app.snapshot, reason=reason, bench_id=bench_id)
     except Exception as exc:  # noqa: BLE001 - the store refused: say so, keep the console up
         app.notify(f"could not record {action} for {cell_id}: {exc}", severity="error", timeout=10)
         return
     app.notify(msg, timeout=8)
+
+
+def bench_choices(info: ApprovalInfo) -> tuple[BenchChoice, ...]:
+    """The dialog's rows: each benchmark's verdict, items and estimate, and an earlier decision if any."""
+    out = []
+    for b in info.benches:
+        d, est = b.data, b.estimate
+        items = est.get("items")
+        out.append(BenchChoice(
+            b.bench_id, b.passed, _num(d.get("score")), _num(d.get("threshold")),
+            int(d["n"]) if d.get("n") is not None else None, int(items) if items is not None else None,
+            _num(est.get("wall_s")), _num(est.get("gpu_hours")), tuple(str(r) for r in d.get("reasons") or ()),
+            b.decided, b.earlier))
+    return tuple(out)
+
+
+def _num(x: object) -> float | None:
+    return float(x) if isinstance(x, (int, float)) else None
+
+
+def window_clock(app: SpecdeckApp, cell_id: str) -> WindowClock | None:
+    """The approval window of `cell_id` as the app's latest snapshot shows it (read at every tick of the
+    dialog). A window past its time reads 0:00; one gone early (its server stopped) reads as no server held."""
+    snap = app.snapshot
+    if snap is None:
+        return None
+    gpu = snap.gpu
+    restart = gpu.startup_s / sum(gpu.starts.values()) if gpu is not None and gpu.starts else None
+    for w in snap.windows:
+        if w.cell_id == cell_id:
+            return WindowClock(w.left(), w.serving_key, snap.runner_alive, restart)
+    return WindowClock(None, "", snap.runner_alive, restart)
 
 
 def ask_approval(app: SpecdeckApp, cell_id: str) -> None:
@@ -41,13 +75,14 @@ def ask_approval(app: SpecdeckApp, cell_id: str) -> None:
     can = cell.state is CellState.AWAITING_APPROVAL
     why = "" if can else (f"{target} is {cell.state}: only a cell whose smoke passed and that awaits approval "
                           "can be approved")
-    request = ApprovalRequest(target, info.lines, info.gpu_hours, info.wall_s, can_approve=can, why_not=why)
+    request = ApprovalRequest(target, bench_choices(info), can_approve=can, why_not=why)
 
     def done(result: ApprovalResult | None) -> None:
         if result is not None:
-            _record(app, target, result.action, result.reason)
+            for bench, action in result.decisions:
+                _record(app, target, action, result.reason if action == "reject" else None, bench)
 
-    app.push_screen(ApprovalDialog(request), done)
+    app.push_screen(ApprovalDialog(request, lambda: window_clock(app, target)), done)
 
 
 def ask_cancel(app: SpecdeckApp, cell_id: str) -> None:

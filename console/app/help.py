@@ -24,8 +24,10 @@ KEYS = {
                    ("R", "results"), ("esc", "back to the matrix")],
     "ResultsScreen": [("1 2 3 4", "speed · accuracy · tok/s plot · acceptance plot"), ("r", "recompute"),
                       ("esc", "back")],
-    "ApprovalDialog": [("y", "approve (asks once more, naming the GPU-hours)"), ("r", "reject with a reason"),
-                       ("esc", "close")],
+    "ApprovalDialog": [("↑ ↓", "pick a benchmark"), ("a / x", "mark it approved / rejected (again: unmark)"),
+                       ("enter", "confirm the marks (unmarked benchmarks stay undecided)"),
+                       ("y", "approve every undecided benchmark (asks once more, naming the GPU-hours)"),
+                       ("r", "reject them all, with a reason"), ("esc", "close, nothing decided")],
 }
 ABOUT = (
     "The run belongs to a runner process started in its own session (by this console or by `specdeck run`). "

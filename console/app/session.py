@@ -24,14 +24,41 @@ from console.run.store import DecisionConflict, Store
 
 
 @dataclass(frozen=True)
+class BenchVerdict:
+    """One benchmark's smoke verdict and full-run estimate, and how an earlier decision settled it."""
+
+    bench_id: str
+    passed: bool
+    data: dict[str, Any]
+    """The verdict as the store keeps it (score, n, threshold, reasons, estimate)."""
+    decided: str = ""
+    """'… already approved by ana at …' (the store's own answer to a repeat), or '' while undecided."""
+    earlier: str = ""
+    """The action of that earlier decision (approve, reject, cancel)."""
+
+    @property
+    def estimate(self) -> dict[str, Any]:
+        return dict(self.data.get("estimate") or {})
+
+
+@dataclass(frozen=True)
 class ApprovalInfo:
-    """What the approval dialog shows (from `decide.smoke_summary`, the CLI's own summary)."""
+    """What the approval dialog shows (from `decide.smoke_summary`, the CLI's own summary, and the store's
+    verdicts and decisions per benchmark)."""
 
     cell_id: str
     lines: tuple[str, ...]
     estimate: dict[str, Any]
     gpu_hours: float | None
     wall_s: float | None
+    benches: tuple[BenchVerdict, ...] = ()
+
+    def estimate_for(self, bench_id: str | None) -> dict[str, Any]:
+        """The estimate recorded with a decision: the cell's, or one benchmark's."""
+        if bench_id is None:
+            return self.estimate
+        est = self.estimate.get("benchmarks", {}).get(bench_id) or {}
+        return {"benchmarks": {bench_id: est}, "gpu_hours": est.get("gpu_hours")}
 
 
 class RunSession:
@@ -129,8 +156,10 @@ class RunSession:
         if snap is None or not self.has_store() or self.runner_state(snap) != "none":
             return None
         # from the snapshot (the watcher reads the store read-only): an archived run folder is never written
-        orphans = {(c.cell_id, c.pending) for c in snap.cells
-                   if c.pending and (c.pending == "start" or not (c.in_run and c.state.terminal))} - self._rescued
+        pending = {(c.cell_id, c.pending) for c in snap.cells
+                   if c.pending and (c.pending == "start" or not (c.in_run and c.state.terminal))}
+        self._rescued &= pending  # a decision taken since may come again (the next benchmark's approval)
+        orphans = pending - self._rescued
         if not orphans:
             return None
         self._rescued |= orphans
@@ -161,24 +190,34 @@ class RunSession:
     def approval_info(self, cell_id: str) -> ApprovalInfo:
         from console.run.decide import smoke_summary
 
-        lines, estimate = smoke_summary(self.store, cell_id)
+        store = self.store
+        lines, estimate = smoke_summary(store, cell_id)
         per = estimate.get("benchmarks", {})
         walls = [e["wall_s"] for e in per.values() if e.get("wall_s")]
-        return ApprovalInfo(cell_id, tuple(lines), estimate, estimate.get("gpu_hours"), sum(walls) if walls else None)
+        benches = []
+        for _cid, bench_id, passed, data in store.verdicts(cell_id):
+            conflict = store.conflict(cell_id, "approve", bench_id)  # the store's answer to a repeat
+            benches.append(BenchVerdict(bench_id, passed, data, str(conflict).split(": ", 1)[-1] if conflict else "",
+                                        conflict.earlier.action if conflict else ""))
+        return ApprovalInfo(cell_id, tuple(lines), estimate, estimate.get("gpu_hours"), sum(walls) if walls else None,
+                            tuple(benches))
 
-    def decide(self, cell_id: str, action: str, snap: RunSnapshot | None, reason: str | None = None) -> str:
-        """Record a decision; make sure a runner that has the cell will carry it out."""
+    def decide(self, cell_id: str, action: str, snap: RunSnapshot | None, reason: str | None = None,
+               bench_id: str | None = None) -> str:
+        """Record a decision (for one benchmark, or without `bench_id` for every undecided one: the store call
+        `specdeck approve RUN CELL [--bench B]` makes); make sure a runner that has the cell will carry it out."""
         if not self.has_store():
             return "no run yet: start the cell first (s)"
-        estimate = self.approval_info(cell_id).estimate if action == "approve" else None
+        estimate = self.approval_info(cell_id).estimate_for(bench_id) if action == "approve" else None
+        what = f"{action} of {bench_id}" if bench_id else action
         try:
-            self.store.decide(cell_id, action, self.who, reason=reason, estimate=estimate)
+            self.store.decide(cell_id, action, self.who, bench_id=bench_id, reason=reason, estimate=estimate)
         except DecisionConflict as exc:  # another console or the CLI decided first: say what stands
             return f"nothing recorded: {exc}"
         state = self.runner_state(snap)
         if state == "working":
-            return f"{action} recorded for {cell_id}; runner pid {snap.runner_pid if snap else '?'} takes it between steps"
+            return f"{what} recorded for {cell_id}; runner pid {snap.runner_pid if snap else '?'} takes it between steps"
         started = self.tick(snap)
         if started:
-            return f"{action} recorded for {cell_id}; {started}"
-        return f"{action} recorded for {cell_id}; the runner that is starting takes it"
+            return f"{what} recorded for {cell_id}; {started}"
+        return f"{what} recorded for {cell_id}; the runner that is starting takes it"

@@ -165,10 +165,10 @@ class FakePhases:
         return bench.full_items or 12
 
 
-def write_experiment(folder: Path) -> Path:
+def write_experiment(folder: Path, text: str = EXP) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "tuidemo.toml"
-    path.write_text(EXP, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -190,10 +190,10 @@ def fix_timestamps(run_dir: Path, start: float = 1767225600.0) -> None:
 
 
 def build_run(root: Path, stage: str = "smoke", name: str = "20260101-000000-tuidemo",
-              cells: str | None = None) -> tuple[Path, Path]:
+              cells: str | None = None, exp_text: str = EXP) -> tuple[Path, Path]:
     """An experiment file and a run folder at `stage`: `smoke` (c1 cells awaiting approval or smoke failed,
     c16 cells done) or `full` (AR and draft approved and done, ngram rejected)."""
-    exp = write_experiment(root / "experiments")
+    exp = write_experiment(root / "experiments", exp_text)
     run_dir = root / "runs" / name
     make_runner(exp, run_dir, cells=cells).run()
     if stage == "full":
