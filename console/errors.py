@@ -16,6 +16,8 @@ docstring saying when it happens, and raise it with both parts::
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -46,6 +48,18 @@ class SpecdeckError(Exception):
         """Pickle without calling `__init__` again, so subclasses with their own signature (`StoreError(path,
         message, fix)`) survive a trip through multiprocessing or a Ray worker."""
         return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+@contextmanager
+def plain_errors_as(cls: type[SpecdeckError], fix: str) -> Iterator[None]:
+    """Inside, a plain `ValueError` or `OSError` — pandas or the file system on a bad input, not yet a typed
+    error — becomes `cls(str(exc), fix)`. Typed errors and a reader that left the pipe pass through untouched."""
+    try:
+        yield
+    except (SpecdeckError, BrokenPipeError):
+        raise
+    except (ValueError, OSError) as exc:
+        raise cls(str(exc), fix) from exc
 
 
 def _rebuild(cls: type[SpecdeckError], args: tuple[Any, ...], state: dict[str, Any]) -> SpecdeckError:

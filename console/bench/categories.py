@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.errors import SpecdeckError
+
 BUNDLED = Path(__file__).with_name("data") / "categories.jsonl"
 SPEED_BENCH_CATEGORIES = ("coding", "humanities", "math", "multilingual", "qa", "rag", "reasoning",
                           "roleplay", "stem", "summarization", "writing")
@@ -22,8 +24,10 @@ SPEED_BENCH_CATEGORIES = ("coding", "humanities", "math", "multilingual", "qa", 
 SPEED_BENCH_PER_CATEGORY = 80
 
 
-class CategoryFileError(ValueError):
-    """A category file that cannot be used; the message names the file, the line and the fix."""
+class CategoryFileError(SpecdeckError, ValueError):
+    """A category file that cannot be used; the message names the file, the line and what is wrong."""
+
+    fix = "point --categories at SPEED-Bench's qualitative split (a .jsonl with `category` and a prompt per line)"
 
 
 @dataclass(frozen=True)

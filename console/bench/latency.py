@@ -19,6 +19,7 @@ import aiohttp
 from console import methods
 from console.bench.client import BenchClient, request_body
 from console.bench.stats import latency_summary, nan_to_none
+from console.errors import SpecdeckError
 from console.events import Event, LatencyMeasured, PhaseProgress
 
 LATENCY_LABEL = "latency-only (streaming): not a throughput measurement"
@@ -30,8 +31,10 @@ REFUSAL_REASON = (
 )
 
 
-class StreamingThroughputRefused(ValueError):
+class StreamingThroughputRefused(SpecdeckError, ValueError):
     """Asked for a streaming tok/s on a speculative cell; the message says why and what to use instead."""
+
+    fix = "leave --streaming-tok-s off for speculative and diffusion cells; the speed phase's tok/s is the figure"
 
 
 def check_streaming_throughput(method: str) -> None:

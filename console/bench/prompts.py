@@ -15,13 +15,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
+from console.errors import SpecdeckError
+
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "models"
 SLICE_STRIDE = 997
 """Start of prompt i in the corpus is i × this (a prime, so starts spread over the whole text)."""
 
 
-class PromptLengthError(RuntimeError):
-    """No text of exactly the asked length could be built (the fix is in the message)."""
+class PromptLengthError(SpecdeckError, RuntimeError):
+    """No text of exactly the asked length could be built."""
 
 
 class Tokenizer(Protocol):
@@ -79,7 +81,7 @@ async def fit_length(build: Callable[[int], Awaitable[str]], count: Callable[[st
             nxt += unit
         n = nxt
     closest = f"closest: {best[1]} tokens at n={best[0]}" if best else "nothing built"
-    raise PromptLengthError(f"could not build a prompt of exactly {target} tokens ({closest}); "
+    raise PromptLengthError(f"could not build a prompt of exactly {target} tokens ({closest})",
                             "pick a slightly different length or check the server's tokenizer")
 
 
@@ -96,7 +98,8 @@ class CorpusTokens:
         if self._ids is None:
             self._ids = await self.tok.tokenize(self.text, add_special_tokens=False)
             if len(self._ids) < 16:
-                raise PromptLengthError("the corpus tokenizes to almost nothing: is /tokenize working?")
+                raise PromptLengthError("the corpus tokenizes to almost nothing",
+                                        "check that the server's POST /tokenize answers with token ids")
         return self._ids
 
     async def overhead(self) -> int:
@@ -121,10 +124,11 @@ class CorpusTokens:
     async def exact(self, target: int, index: int = 0) -> str:
         """Prompt number `index` of exactly `target` tokens as the server counts them."""
         if target <= 0:
-            raise PromptLengthError(f"a prompt length must be > 0 (got {target})")
+            raise PromptLengthError(f"a prompt length must be > 0 (got {target})", "give a positive context length")
         over = await self.overhead()
         if target <= over:
-            raise PromptLengthError(f"{target} tokens is not more than the {over} the template adds by itself")
+            raise PromptLengthError(f"{target} tokens is not more than the {over} the template adds by itself",
+                                    f"ask for more than {over} tokens")
         error: PromptLengthError | None = None
         for shift in range(4):  # a cut that never lands exactly: move the start by a token and retry
             start = index * SLICE_STRIDE + shift

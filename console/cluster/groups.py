@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from console.cluster.devices import accelerator_type
+from console.errors import SpecdeckError
 from console.experiment.cells import Cell
 
 PARALLEL_FLAGS: dict[str, tuple[str, ...]] = {
@@ -26,13 +27,8 @@ ParallelConfig argument group). A server's world size is pp × tp × pcp (`vllm/
 underscores (`--tensor_parallel_size`) and `--flag=value` (`vllm/utils/argparse_utils.py`)."""
 
 
-class PlacementError(ValueError):
-    """A group the sweep cannot place; the message names the fix."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        super().__init__(f"{message} — fix: {fix}")
-        self.message = message
-        self.fix = fix
+class PlacementError(SpecdeckError, ValueError):
+    """A group the sweep cannot place; `fix` names what to change."""
 
 
 @dataclass(frozen=True)

@@ -72,17 +72,19 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from console.errors import plain_errors_as
     from console.results.columns import merge_master, write_csv
     from console.results.import_common import check_master_csv
     from console.results.imports import FOLDER_IMPORTERS, ImportFormatError, import_vllm_bench
 
-    try:
+    with plain_errors_as(ImportFormatError, "check the file named above (`specdeck import --help` says what each "
+                         "kind reads); nothing was imported"):
         overrides = _overrides(args.overrides)
         check_master_csv(args.out)  # before anything is read: an existing file that is not ours is never touched
         if args.kind == "vllm-bench":
             missing = [f for f in args.files if not Path(f).is_file()]
             if missing:
-                raise ImportFormatError(f"no such file: {', '.join(missing)}")
+                raise ImportFormatError(f"no such file: {', '.join(missing)}", "check the paths")
             frame = import_vllm_bench(args.files, overrides, args.run_id)
             sources = f"{len(args.files)} file(s)"
             items = None
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             reader, item_reader = FOLDER_IMPORTERS[args.kind]
             for d in args.dirs:
                 if not Path(d).exists():
-                    raise ImportFormatError(f"{d}: no such folder")
+                    raise ImportFormatError(f"{d}: no such folder", "check the path")
             frames = [reader(d, overrides, args.run_id) for d in args.dirs]
             for f in frames:
                 for skipped in f.attrs.get("skipped", []):
@@ -100,9 +102,6 @@ def run(args: argparse.Namespace) -> int:
             items = pd.concat([item_reader(d) for d in args.dirs], ignore_index=True) if args.items_out else None
         result = merge_master([frame], existing_csv=args.out)
         write_csv(result.frame, args.out)
-    except (ImportFormatError, ValueError, OSError) as exc:
-        print(f"specdeck import {args.kind}: {exc}", file=sys.stderr)
-        return 2
     print(f"imported {len(frame)} row(s) from {sources} → {args.out}: {result.added} added, "
           f"{result.replaced} replaced, {len(result.frame)} rows in total")
     if args.kind == "vllm-bench" and (frame["tok_s_source"] == "streaming-import").any():

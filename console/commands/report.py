@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
+
+from console.errors import SpecdeckError, plain_errors_as
 
 NAME = "report"
 HELP = "results tables (speed-up, accuracy Δ, roofline, guide) from run folders or master CSVs"
@@ -45,8 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "-wal file, or emptied, would silently drop results)")
 
 
-class InputError(Exception):
-    """An input the report cannot read; the message says what to do."""
+class InputError(SpecdeckError):
+    """An input the report cannot read; `fix` says what to pass instead."""
 
 
 def _run_caveats(paths: list[str]) -> list[str]:
@@ -103,14 +104,14 @@ def _load_inputs(paths: list[str], force: bool = False) -> tuple[list[Any], list
             if not csv.exists():
                 raise InputError(
                     f"{path}: not a run folder (no state.sqlite + experiment.resolved.toml) and no "
-                    "results_consolidated.csv: pass a run folder, or a master CSV")
+                    "results_consolidated.csv", "pass a run folder, or a master CSV")
             frames.append(read_csv(csv))
             if folder.resolved_path.exists():
                 tomls.append(folder.resolved_path)
         elif path.is_file():
             frames.append(read_csv(path))
         else:
-            raise InputError(f"{path}: no such file or folder")
+            raise InputError(f"{path}: no such file or folder", "pass run folders or master CSVs")
     return frames, tomls
 
 
@@ -123,7 +124,7 @@ def _toml_settings(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, f
         try:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
-            raise InputError(f"{path}: not valid TOML ({exc})") from None
+            raise InputError(f"{path}: not valid TOML ({exc})", "correct the line named") from None
         rules.extend(data.get("guide", []))
         bandwidth.update({str(k): float(v) for k, v in data.get("bandwidth", {}).items()})
     return rules, bandwidth
@@ -133,11 +134,11 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from console.results.columns import merge_master, write_csv
-    from console.results.guide import GuideRuleError
     from console.results.report import build, markdown_report, terminal_report, write_plots
     from console.results.roofline import parse_bandwidth_arg
 
-    try:
+    with plain_errors_as(InputError, "check the input named above (run folders, master CSVs, --items CSVs, "
+                         "--guide TOML)"):
         frames, tomls = _load_inputs(args.inputs, args.force)
         if args.guide:
             tomls.append(Path(args.guide))
@@ -148,13 +149,10 @@ def run(args: argparse.Namespace) -> int:
         items = pd.concat([pd.read_csv(p) for p in args.items], ignore_index=True) if args.items else None
         merged = merge_master(frames).frame
         if merged.empty:
-            raise InputError("the inputs hold no rows")
+            raise InputError("the inputs hold no rows", "pass a run that has finished some cells, or a master CSV")
         data = build(merged, items=items, bandwidth=bandwidth, guide_rules=rules or None)
         data.notes.extend(_run_caveats(args.inputs))
         data.notes.extend(_run_gpu_busy(args.inputs))
-    except (InputError, GuideRuleError, ValueError, OSError) as exc:
-        print(f"specdeck report: {exc}", file=sys.stderr)
-        return 2
     print(terminal_report(data, width=args.width), end="")
     if args.csv:
         print(f"\nmaster CSV: {write_csv(merged, args.csv)} ({len(merged)} rows)")

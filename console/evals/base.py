@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from console.errors import SpecdeckError
 from console.experiment.schema import Benchmark, Generation
 
 
@@ -75,6 +76,14 @@ class EvalResult:
             extraction_failures=sum(1 for i in items if not i.blank and i.extracted is None),
             truncations=sum(i.truncated for i in items), wall_s=wall_s, items=tuple(items), metric=metric,
         )
+
+
+class EvalFailed(SpecdeckError):
+    """An eval stage that could not finish (its framework failed, or the server kept failing): the cell fails with
+    this reason; items already scored stay committed."""
+
+    exit_code = 1
+    fix = "once fixed, `specdeck resume RUN --retry-failed` runs the stage again (committed items are kept)"
 
 
 @dataclass(frozen=True)

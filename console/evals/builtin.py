@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx
 
-from console.evals.base import EvalItem, EvalResult, EvalTarget
+from console.evals.base import EvalFailed, EvalItem, EvalResult, EvalTarget
 from console.evals.data import MCQItem, load_items, resolve_dataset
 from console.evals.extract import extract_answer
 from console.experiment.schema import Benchmark, Generation
 
 
-class EvalRequestError(RuntimeError):
+class EvalRequestError(EvalFailed, RuntimeError):
     """A request the server kept failing: the stage stops (committed items stay) instead of scoring a
     server error as a wrong answer."""
 
@@ -127,7 +127,8 @@ class BuiltinMCQ:
             except httpx.HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             await asyncio.sleep(0.5 * (attempt + 1))
-        raise EvalRequestError(f"{url} failed: {last} — check the server log (and max_model_len vs max_tokens)")
+        raise EvalRequestError(f"{url} failed: {last}", "check the server log (and max_model_len vs max_tokens); "
+                               f"{EvalFailed.fix}")
 
 
 def _run_sync(coro: Any) -> Any:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from console.evals.base import EvalItem, EvalResult, EvalTarget
+from console.evals.base import EvalFailed, EvalItem, EvalResult, EvalTarget
 from console.evals.data import load_items, resolve_dataset
 from console.evals.lmeval import HarnessAdapter, harness_env, is_local_task, newest, run_logged, tail
 from console.evals.missing_data import missing_data_hint
@@ -27,8 +27,10 @@ LOCAL_TASK = Path(__file__).with_name("inspect_tasks.py")
 TRUNCATED = ("max_tokens", "model_length")
 
 
-class InspectError(RuntimeError):
+class InspectError(EvalFailed, RuntimeError):
     """inspect eval failed or wrote no log; the message carries the tail of its output."""
+
+    fix = f"read the output lines above; {EvalFailed.fix}"
 
 
 def command(bench: Benchmark, target: EvalTarget, *, task: str, task_args: dict[str, str], limit: int | None,

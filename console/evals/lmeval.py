@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from console.evals.base import EvalItem, EvalResult, EvalTarget
+from console.evals.base import EvalFailed, EvalItem, EvalResult, EvalTarget
 from console.evals.data import find_dataset, load_items, resolve_dataset
 from console.evals.extract import letter_regex
 from console.evals.missing_data import missing_data_hint
@@ -40,8 +40,10 @@ FALLBACK = "[invalid]"
 TokenCounter = Callable[[str], int | None]
 
 
-class LmEvalError(RuntimeError):
+class LmEvalError(EvalFailed, RuntimeError):
     """lm-eval exited with an error or wrote no results; the message carries the tail of its log."""
+
+    fix = f"read the log lines above (the lm-eval command is at the top of the log); {EvalFailed.fix}"
 
 
 class TaskDataMissing(LmEvalError):
@@ -246,7 +248,7 @@ class LmEval(HarnessAdapter):
             if missing:
                 raise TaskDataMissing(
                     f"{bench.task} needs nltk data {', '.join(missing)}, which is not on this machine (lm-eval "
-                    "downloads it at import, which fails offline, and the run would crash while scoring). Fix: "
+                    "downloads it at import, which fails offline, and the run would crash while scoring)",
                     f"python -m nltk.downloader {' '.join(missing)} where the network allows (or `specdeck "
                     "prepare`), or point NLTK_DATA at a folder that has it")
         argv = command(bench, target, task=task, include_path=include_path, limit=limit, samples=samples,

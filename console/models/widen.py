@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from console.errors import SpecdeckError
 from console.models.deps import require
 from console.models.llama import weight_shapes
 from console.models.recipe import ArchRecipe
@@ -31,8 +32,10 @@ if TYPE_CHECKING:
     import torch
 
 
-class WideningError(ValueError):
+class WideningError(SpecdeckError, ValueError):
     """A wide shape that cannot hold the small model (every dimension must grow or stay)."""
+
+    fix = "pick a wide shape whose hidden size, heads, layers and MLP width are each ≥ the small model's"
 
 
 def check_shapes(small: ArchRecipe, wide: ArchRecipe) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from console.errors import SpecdeckError
 from console.redact import redact_env
 from console.results.columns import normalize, read_csv, write_csv
 
@@ -143,13 +144,9 @@ def consolidate_run(run_dir: Path) -> pd.DataFrame:
     return normalize(pd.DataFrame(rows))
 
 
-class ResultsWouldShrink(ValueError):
+class ResultsWouldShrink(SpecdeckError, ValueError):
     """Rebuilding a run's results file from its store would drop rows the file holds (a store copied without
     its -wal, or emptied): the file is kept; `fix` says how to go on."""
-
-    def __init__(self, message: str, fix: str) -> None:
-        self.message, self.fix = message, fix
-        super().__init__(f"{message}. {fix}")
 
 
 def write_consolidated(run_dir: Path, *, force: bool = False) -> Path:

@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from console.errors import SpecdeckError
 from console.experiment.schema import GuideRule
 from console.results.columns import eq, normalize
 from console.results.derive import standard_error
@@ -38,8 +39,10 @@ RULE_KEYS = set(GuideRule.model_fields)
 CONFIG = ["model", "precision", "technique", "k"]
 
 
-class GuideRuleError(ValueError):
+class GuideRuleError(SpecdeckError, ValueError):
     """A `[[guide]]` rule that cannot be applied; the message says which rule and how to fix it."""
+
+    fix = "change each [[guide]] rule as its line says, then run the report again"
 
 
 def validate_rules(rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from console.errors import SpecdeckError
 from console.results.columns import DTYPES
 from console.results.naming import NameParts
 
@@ -30,8 +31,10 @@ IDENTITY_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
-class ImportFormatError(ValueError):
+class ImportFormatError(SpecdeckError, ValueError):
     """A file that is not what the importer expects; the message names the file and what was missing."""
+
+    fix = "give the files `specdeck import KIND --help` describes for that kind; nothing was imported"
 
 
 def read_text(path: Path) -> str:
