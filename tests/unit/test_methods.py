@@ -17,6 +17,7 @@ from console.experiment.minimums import cell_minimum, engine_findings
 from console.results import plots
 from console.results.naming import TECHNIQUES, parse_name
 from console.serve.argv import diffusion_config, serving_args
+from tests.experiment_text import context, experiment, model, workload
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "experiments/study-h100.toml"
@@ -152,9 +153,8 @@ def test_no_other_module_lists_methods() -> None:
 
 
 def _exp(techniques: str) -> str:
-    return ('[experiment]\nname = "t"\n\n[[models]]\nid = "m"\npath = "org/m"\ntotal_params_b = 1\n'
-            'bytes_per_param = 2\nprecision = "bf16"\n\n' + techniques +
-            '\n[workload]\ncontexts = [{ label = "s", tokens = 8 }]\nconcurrency = [1]\n')
+    return experiment("t", model(path="org/m", total_params_b=1, bytes_per_param=2, precision="bf16"), techniques,
+                      workload((context("s", 8),), (1,)))
 
 
 def test_frameworks_one_table() -> None:

@@ -17,6 +17,7 @@ from console.preflight.device import Gpu
 from console.preflight.memory import GIB
 from console.preflight.run import preflight
 from console.run.store import Store
+from tests import experiment_text as build
 from tests.unit.hubfakes import LLAMA_CONFIG, FakeApi, cache_repo, fake_download, write_model_dir
 
 H100 = Gpu("NVIDIA H100 80GB HBM3", 85_520_809_984, 84_000_000_000)
@@ -24,46 +25,17 @@ H100 = Gpu("NVIDIA H100 80GB HBM3", 85_520_809_984, 84_000_000_000)
 
 def experiment(model_path: str, *, device_name: str = "H100 SXM", drafter: str | None = None,
                serving: str = "", benchmarks: str = "", extra: str = "") -> str:
-    techniques = '[[techniques]]\nid = "ar"\nmethod = "ar"\n'
+    techniques = [build.AR]
     if drafter:
-        techniques += f'\n[[techniques]]\nid = "dm-k4"\nmethod = "draft_model"\nk = 4\ndraft_model = "{drafter}"\n'
-    return f"""
-[experiment]
-name = "pf"
-device = "{device_name}"
-
-[serving]
-max_model_len = 4096
-{serving}
-
-[[models]]
-id = "m"
-path = "{model_path}"
-total_params_b = 8
-bytes_per_param = 2
-precision = "bf16"
-
-{techniques}
-[workload]
-contexts = [{{ label = "short", tokens = 128 }}]
-concurrency = [1]
-repeats = 1
-warmup_requests = 0
-requests_per_repeat = 4
-output_tokens = 100
-{benchmarks}
-{extra}
-"""
+        techniques.append(build.technique("dm-k4", "draft_model", k=4, draft_model=drafter))
+    return build.experiment(
+        "pf", build.table("serving", max_model_len=4096) + serving + "\n",
+        build.model(path=model_path, total_params_b=8, bytes_per_param=2, precision="bf16"), *techniques,
+        build.workload(concurrency=(1,), repeats=1, warmup_requests=0, requests_per_repeat=4, output_tokens=100),
+        device=device_name) + benchmarks + "\n" + extra + "\n"
 
 
-BUILTIN = """
-[[benchmarks]]
-id = "toy"
-framework = "builtin"
-task = "toy-mcq"
-options = 4
-expected_output_tokens = 10
-"""
+BUILTIN = "\n" + build.benchmark("toy", task="toy-mcq", expected_output_tokens=10)
 
 
 @pytest.fixture
@@ -199,7 +171,7 @@ def test_cpu_experiment_uses_the_kv_space(tmp_path, no_gpu):
 
 
 def test_loglikelihood_lm_eval_task_fails_and_names_the_generative_twin(tmp_path, gpu):
-    bench = '[[benchmarks]]\nid = "kmmlu"\nframework = "lm-eval"\ntask = "kmmlu"\noptions = 4\n'
+    bench = build.benchmark("kmmlu", "lm-eval", "kmmlu")
     report = run(tmp_path, experiment(str(write_model_dir(tmp_path / "m")), benchmarks=bench), network=False)
     task, = checks(report, "task")
     assert task.status == FAIL and "multiple_choice" in task.what and "chat-completions" in task.what
@@ -207,7 +179,7 @@ def test_loglikelihood_lm_eval_task_fails_and_names_the_generative_twin(tmp_path
 
 
 def test_unknown_lm_eval_task_suggests_close_names(tmp_path, gpu):
-    bench = '[[benchmarks]]\nid = "g"\nframework = "lm-eval"\ntask = "gpqa_diamond_cot_zeroshott"\noptions = 4\n'
+    bench = build.benchmark("g", "lm-eval", "gpqa_diamond_cot_zeroshott")
     report = run(tmp_path, experiment(str(write_model_dir(tmp_path / "m")), benchmarks=bench), network=False)
     task, = checks(report, "task")
     assert task.status == FAIL and "gpqa_diamond_cot_zeroshot" in task.fix
@@ -216,7 +188,7 @@ def test_unknown_lm_eval_task_suggests_close_names(tmp_path, gpu):
 def test_gated_dataset_of_a_real_lm_eval_task(tmp_path, gpu, monkeypatch):
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "datasets"))
     hub = offline_hub(tmp_path, **{"Idavidrein/gpqa": ({"gpqa_diamond.csv": 100}, "auto", False)})
-    bench = '[[benchmarks]]\nid = "g"\nframework = "lm-eval"\ntask = "gpqa_diamond_cot_zeroshot"\noptions = 4\n'
+    bench = build.benchmark("g", "lm-eval", "gpqa_diamond_cot_zeroshot")
     report = run(tmp_path, experiment(str(write_model_dir(tmp_path / "m")), benchmarks=bench), hub=hub)
     assert checks(report, "task")[0].status == OK  # generate_until in lm-eval 0.4.13
     dataset, = checks(report, "dataset")
@@ -228,7 +200,7 @@ def test_gated_dataset_of_a_real_lm_eval_task(tmp_path, gpu, monkeypatch):
 
 
 def test_missing_builtin_data_file_fails(tmp_path, gpu):
-    bench = '[[benchmarks]]\nid = "haerae"\nframework = "builtin"\ntask = "haerae"\noptions = 5\n'
+    bench = build.benchmark("haerae", task="haerae", options=5)
     report = run(tmp_path, experiment(str(write_model_dir(tmp_path / "m")), benchmarks=bench))
     assert checks(report, "data file")[0].status == FAIL
 
