@@ -62,14 +62,15 @@ print(written)
 
 
 def make_run(root: Path) -> Path:
-    from console.run.store import Store
+    from console.events import CellsRegistered
+    from console.run.sink import EventSink
 
     run_dir = root / "runs" / "bench-ingest"
-    store = Store(run_dir / "state.sqlite")
-    store.add_cells([(CELL, "k", {"model": "tiny", "technique": "draft-k4", "method": "draft_model",
-                                  "context": "short", "concurrency": 1, "eval_cell": CELL})])
-    store.close()
-    (run_dir / "events.jsonl").touch()
+    sink = EventSink(run_dir)
+    sink.apply(CellsRegistered(cells=({"cell_id": CELL, "serving_key": "k", "info": {
+        "model": "tiny", "technique": "draft-k4", "method": "draft_model", "context": "short", "concurrency": 1,
+        "eval_cell": CELL}},)))
+    sink.close()
     (run_dir / "cells" / CELL).mkdir(parents=True)
     (run_dir / "cells" / CELL / "server.log").touch()
     return run_dir

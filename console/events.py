@@ -12,24 +12,34 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
 class Event:
-    """Base: every event names its run and (when it has one) its cell, and when it happened."""
+    """Base: every event names its run and (when it has one) its cell, and when it happened. `eid` is the
+    event's own id, made where it happened: the run's sink (console/run/sink.py) applies an event once, so an
+    event shipped twice (a worker on another box retrying) changes nothing the second time."""
 
     kind: ClassVar[str] = "event"
     run_id: str = ""
     cell_id: str | None = None
     ts: float = field(default_factory=time.time)
+    eid: str = field(default_factory=lambda: uuid.uuid4().hex, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), default=str, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        """The event a `to_dict()` (or a line of events.jsonl) describes, of its own class: what a run's sink
+        applies for an event shipped from another box."""
+        return from_dict(data)
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,40 @@ class RunStarted(Event):
     cells: tuple[str, ...] = ()
     resumed: bool = False
     pid: int = 0
+    until: str = ""
+    """How far this runner goes (speed, smoke, full): kept in the store's meta."""
+    caveats: tuple[str, ...] = ()
+    """Engine defects that apply to the run's cells (console/experiment/caveats.py)."""
+
+
+@dataclass(frozen=True)
+class RunFrozen(Event):
+    """A new run's identity, recorded once when its experiment is frozen into the run folder."""
+
+    kind: ClassVar[str] = "run_frozen"
+    experiment: str = ""
+    origin_dir: str = ""
+    benchmarks: tuple[dict[str, Any], ...] = ()
+    vllm_version: str | None = None
+    device_name: str = ""
+
+
+@dataclass(frozen=True)
+class CellsRegistered(Event):
+    """Cells enter the run as planned (each `{"cell_id", "serving_key", "info"}`); cells already known keep
+    their state."""
+
+    kind: ClassVar[str] = "cells_registered"
+    cells: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class StageCleared(Event):
+    """A stage's items, results and (smoke) verdicts are forgotten so it runs again (re-run smoke)."""
+
+    kind: ClassVar[str] = "stage_cleared"
+    stage: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,7 +162,7 @@ class PhaseProgress(Event):
 
 @dataclass(frozen=True)
 class EvalItemDone(Event):
-    """One benchmark item scored (committed to the store before this event is written)."""
+    """One benchmark item scored, with what the model said (the store's `items` row is made from it)."""
 
     kind: ClassVar[str] = "eval_item"
     bench_id: str = ""
@@ -126,6 +170,10 @@ class EvalItemDone(Event):
     item_id: str = ""
     correct: bool | None = None
     extracted: str | None = None
+    raw_output: str = ""
+    target: str | None = None
+    finish_reason: str | None = None
+    output_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +184,10 @@ class EvalFinished(Event):
     bench_id: str = ""
     stage: str = ""
     result: dict[str, Any] = field(default_factory=dict)
+    wall_s: float | None = None
+    """Wall time of this attempt (framework start-up included)."""
+    resumed_with: int = 0
+    """Items an earlier (killed) attempt had already committed."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +200,9 @@ class SmokeVerdictEvent(Event):
     reasons: tuple[str, ...] = ()
     score: float | None = None
     estimate: dict[str, Any] = field(default_factory=dict)
+    threshold: float | None = None
+    n: int = 0
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -167,6 +222,9 @@ class ApprovalDecided(Event):
     approved: bool = False
     who: str = ""
     reason: str | None = None
+    decided_at: float | None = None
+    """When the operator recorded the decision (the event's `ts` is when the runner took it)."""
+    estimate: dict[str, Any] = field(default_factory=dict)
 
 # --- what the bench phases measure ------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -194,6 +252,21 @@ class SpeedMeasured(Event):
     requests: int = 0
     failures: int = 0
     server_log_gen_tok_s: float | None = None
+    repeats: int = 0
+    max_tokens: int = 0
+    mean_acceptance_length: float | None = None
+    """The point's acceptance length from /metrics deltas (None: AR, or no drafts)."""
+
+
+@dataclass(frozen=True)
+class ResultRecorded(Event):
+    """A part of a cell's result document (`doc`: speed, acceptance, categories' rows, determinism, niah,
+    latency): the full detail a bench phase measured, top-level keys in `parts`. The store's `results` table
+    holds it; `cells/<cell>/<doc>.json` is its export for people."""
+
+    kind: ClassVar[str] = "result_recorded"
+    doc: str = ""
+    parts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -318,6 +391,7 @@ EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (
     EvalItemDone, EvalFinished, SmokeVerdictEvent, ApprovalRequested, ApprovalDecided,
     SpeedMeasured, AcceptanceMeasured, LatencyMeasured, DeterminismMeasured, NiahMeasured,
     EngineStatsLive, SpecDecodeLive, CellsSelected, ApprovalWindowOpened, ServerBusy,
+    RunFrozen, CellsRegistered, StageCleared, ResultRecorded,
 )}
 """Every event this version writes and reads, by kind (tests/unit/test_events.py checks that no Event
 subclass anywhere in `console` is missing from it)."""
@@ -337,12 +411,13 @@ def from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from its JSON form; a kind this version does not know comes back as `UnknownEvent`."""
     data = dict(data)
     kind = str(data.pop("kind", ""))
+    data.pop("seq", None)  # the line's place in events.jsonl (console/run/sink.py), not part of the event
     cls = EVENT_TYPES.get(kind)
     if cls is None:
         ts = data.get("ts")
         return UnknownEvent(run_id=str(data.get("run_id") or ""), cell_id=data.get("cell_id"),
                             ts=float(ts) if isinstance(ts, (int, float)) else time.time(),
-                            unknown_kind=kind, data=data)
+                            eid=str(data.get("eid") or uuid.uuid4().hex), unknown_kind=kind, data=data)
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
     return cls(**kwargs)

@@ -1,4 +1,4 @@
-"""The bench phase runner: cells grouped by server, phases in order, results under runs/<run>/cells/<cell>/.
+"""The bench phase runner: cells grouped by server, phases in order; results travel as events to the run's store.
 
 Cells that share a serving config share one server start. For each model, AR servers run first so that
 the determinism phase has AR's token ids when the technique servers come up (one live server at a time);
@@ -31,7 +31,7 @@ from console.bench.latency import measure_latency
 from console.bench.niah import run_niah
 from console.bench.prompts import CorpusTokens, PromptLengthError
 from console.bench.speed import SpeedConfig, measure_categories, measure_speed
-from console.events import Event, PhaseFailed
+from console.events import Event, PhaseFailed, ResultRecorded
 from console.experiment.cells import Cell
 from console.experiment.loader import LoadedExperiment
 from console.serve.pool import ServerPool
@@ -127,13 +127,21 @@ class BenchRunner:
     """Runs the chosen phases for the chosen cells; `await run()` returns the cells' folders."""
 
     def __init__(self, exp: LoadedExperiment, run_dir: Path, pool: ServerPool, options: BenchOptions,
-                 emit: Callable[[Event], None] | None = None) -> None:
+                 emit: Callable[[Event], None] | None = None, *, record: bool = True) -> None:
+        """`emit` sees every event; with `record` (the default: `specdeck bench`) the bench records them in
+        the run folder's store and events.jsonl through its own sink. The runner passes `record=False`: its
+        `emit` records already (one sink per run)."""
         self.exp = exp
         self.run_dir = Path(run_dir)
         self.run_id = self.run_dir.name
         self.pool = pool
         self.opt = options
         self.emit_cb = emit or (lambda e: None)
+        self.sink: Any = None
+        if record:
+            from console.run.sink import EventSink
+
+            self.sink = EventSink(self.run_dir)
         self.cells = [c for c in exp.cells if cell_selected(c.id, options.cells)]
         if not self.cells:
             raise ValueError(f"no cell matches {options.cells!r}: `specdeck validate FILE` lists the ids")
@@ -146,7 +154,15 @@ class BenchRunner:
     def emit(self, event: Event) -> None:
         if not event.run_id:
             event = replace(event, run_id=self.run_id)
+        if self.sink is not None:
+            self.sink.apply(event)
         self.emit_cb(event)
+
+    def record(self, cell: Cell, doc: str, parts: dict[str, Any]) -> None:
+        """A part of the cell's result document: the event carries it to the store (the run's truth); the
+        cell folder's `<doc>.json` is its export for people (read by nothing)."""
+        self.emit(ResultRecorded(cell_id=cell.id, doc=doc, parts=parts))
+        merge_json(self.cell_dir(cell) / f"{doc}.json", parts)
 
     def cell_dir(self, cell: Cell) -> Path:
         path = self.run_dir / "cells" / cell.id
@@ -260,9 +276,10 @@ class BenchRunner:
                                      method=cell.method, run_id=self.run_id, emit=self.emit,
                                      check_log=self.opt.log_interval_s is not None,
                                      prompt_tokens_counted=counted)
-        d = self.cell_dir(cell)
-        merge_json(d / "speed.json", result.to_dict())
-        merge_json(d / "acceptance.json", result.acceptance_dict())
+        detail = result.to_dict()
+        merge_json(self.cell_dir(cell) / "speed.json", {"summary": detail.pop("summary")})  # it travels as SpeedMeasured
+        self.record(cell, "speed", detail)
+        self.record(cell, "acceptance", result.acceptance_dict())
 
     async def categories(self, client: BenchClient, server: Server, cell: Cell) -> None:
         chosen = self.catset.select(self.opt.category_prompts)
@@ -271,11 +288,10 @@ class BenchRunner:
         results = await measure_categories(client, self.probe(client, server, cell), groups, concurrency=cell.concurrency,
                                            max_tokens=max_tokens, cell_id=cell.id, run_id=self.run_id,
                                            emit=self.emit)
-        d = self.cell_dir(cell)
         meta = {"source": chosen.source, "warnings": list(chosen.warnings), "max_tokens": max_tokens,
                 "concurrency": cell.concurrency, "prompts_per_category": self.opt.category_prompts}
-        merge_json(d / "speed.json", {"categories": {**meta, "rows": [r.to_dict() for r in results]}})
-        merge_json(d / "acceptance.json", {"categories": {**meta, "rows": {
+        self.record(cell, "speed", {"categories": {**meta, "rows": [r.to_dict() for r in results]}})
+        self.record(cell, "acceptance", {"categories": {**meta, "rows": {
             r.category: (r.acceptance.to_dict() if r.acceptance is not None else None) for r in results}}})
 
     async def latency(self, client: BenchClient, cell: Cell) -> None:
@@ -284,7 +300,7 @@ class BenchRunner:
         result = await measure_latency(client, prompts, max_tokens, cell_id=cell.id, method=cell.method,
                                        want_streaming_tok_s=self.opt.streaming_tok_s, run_id=self.run_id,
                                        emit=self.emit)
-        write_json(self.cell_dir(cell) / "latency.json", result.to_dict())
+        self.record(cell, "latency", result.to_dict())
 
     async def determinism(self, client: BenchClient, group: list[Cell], measured: list[Cell]) -> None:
         spec = self.exp.spec.determinism
@@ -310,8 +326,8 @@ class BenchRunner:
             self.emit(determinism_event(result.technique_summary, "technique", self.run_id, first.id))
         self._determinism_results[(mk, first.technique.id)] = result
         for c in measured:
-            write_json(self.cell_dir(c) / "determinism.json", {**result.to_dict(), "serving_key": first.serving_key,
-                                                               "shared_by": [x.id for x in group]})
+            self.record(c, "determinism", {**result.to_dict(), "serving_key": first.serving_key,
+                                           "shared_by": [x.id for x in group]})
 
     def _ar_result(self, mk: str) -> DeterminismResult | None:
         return next((r for (m, _), r in self._determinism_results.items() if m == mk and not r.technique_vs_ar),
@@ -326,4 +342,4 @@ class BenchRunner:
                                 max_model_len=cell.serving.max_model_len, run_id=self.run_id, cell_id=cell.id,
                                 emit=self.emit)
         for c in measured:
-            write_json(self.cell_dir(c) / "niah.json", {**result.to_dict(), "serving_key": cell.serving_key})
+            self.record(c, "niah", {**result.to_dict(), "serving_key": cell.serving_key})

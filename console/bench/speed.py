@@ -283,7 +283,9 @@ async def measure_speed(client: BenchClient, probe: AcceptanceProbe, prompts: Se
     s = result.tok_s
     send(SpeedMeasured(run_id=run_id, cell_id=cell_id, context_tokens=cfg.context_tokens,
                        concurrency=cfg.concurrency, tok_s_median=s.median, tok_s_min=s.min, tok_s_max=s.max,
-                       requests=result.requests, failures=result.failures, server_log_gen_tok_s=gen))
+                       requests=result.requests, failures=result.failures, server_log_gen_tok_s=gen,
+                       repeats=len(repeats), max_tokens=cfg.max_tokens,
+                       mean_acceptance_length=total_acc.mean_acceptance_length if total_acc else None))
     if total_acc is not None:
         send(acceptance_event(total_acc, "point", "metrics", run_id, cell_id))
     if log_acc is not None:

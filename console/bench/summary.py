@@ -1,31 +1,27 @@
-"""Tables from a run folder's JSON: what `specdeck bench` prints at the end (and can print again later).
+"""Tables from a run's store: what `specdeck bench` prints at the end (and can print again later).
 
-Reads `cells/<cell>/{speed,acceptance,determinism,niah,latency,failures}.json`; the folder is the truth.
+Reads each cell's result documents from the store (`Store.documents`: what the phases' events carried); the
+`cells/<cell>/*.json` files are exports of the same, read by nothing.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from console.experiment.cells import Cell
 
-FILES = ("speed", "acceptance", "determinism", "niah", "latency", "failures")
-
 
 def load_cell_results(run_dir: Path, cells: Sequence[Cell]) -> dict[str, dict[str, Any]]:
-    """{cell id: {"speed": {...}, "acceptance": {...}, …}} for the files that exist."""
-    out: dict[str, dict[str, Any]] = {}
-    for c in cells:
-        d = Path(run_dir) / "cells" / c.id
-        out[c.id] = {}
-        for name in FILES:
-            p = d / f"{name}.json"
-            if p.exists():
-                out[c.id][name] = json.loads(p.read_text(encoding="utf-8"))
-    return out
+    """{cell id: {"speed": {...}, "acceptance": {...}, …}} for the documents the run's store holds."""
+    from console.run.folder import RunFolder
+
+    store = RunFolder(run_dir).read_store()
+    try:
+        return {c.id: store.documents(c.id) for c in cells}
+    finally:
+        store.close()
 
 
 def render(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -11,9 +11,10 @@ from typing import Any
 NAME = "bench"
 HELP = "measure speed (non-streaming), acceptance, categories, determinism and NIAH for an experiment's cells"
 DESCRIPTION = """\
-Run the measurement phases for the cells of an experiment on real vLLM, one server at a time, and write
-everything under runs/<run-id>/cells/<cell>/ (speed.json, acceptance.json, determinism.json, niah.json,
-latency.json) with events in runs/<run-id>/events.jsonl. At the end a summary table: tok/s (median, min–max
+Run the measurement phases for the cells of an experiment on real vLLM, one server at a time. Every result
+travels as an event into the run folder's store (runs/<run-id>/state.sqlite) and events.jsonl; each cell's
+folder runs/<run-id>/cells/<cell>/ gets a readable export (speed.json, acceptance.json, determinism.json,
+niah.json, latency.json). At the end a summary table: tok/s (median, min–max
 over repeats), speed-up vs the AR cell of the same model/context/concurrency, acceptance length.
 
 Phases: speed (warm-up, then repeats of N non-streaming requests with ignore_eos; tok/s = Σ completion_tokens
@@ -143,9 +144,9 @@ def run(args: argparse.Namespace) -> int:
     from console.bench.orchestrate import BenchOptions, BenchRunner
     from console.bench.summary import full_report, load_cell_results
     from console.experiment.loader import load_experiment_or_say
-    from console.run.eventlog import EventLog
     from console.run.folder import RunFolder
     from console.run.paths import new_run_dir
+    from console.run.sink import EventSink
     from console.serve.pool import ServerPool
     from console.serve.server import new_api_key
 
@@ -168,14 +169,14 @@ def run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     folder = RunFolder(run_dir)
     shutil.copyfile(exp.path, folder.experiment_copy)
-    log = EventLog(folder.events_path)
+    sink = EventSink(folder)  # the run's store and events.jsonl: every event, and the results they carry
     printer = Printer()
 
     def emit(e: Any) -> None:
         if not e.run_id:
             import dataclasses
             e = dataclasses.replace(e, run_id=run_dir.name)
-        log.append(e)
+        sink.apply(e)
         printer(e)
 
     if any(c.model.toy for c in exp.cells):
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     with ServerPool(run_dir, run_id=run_dir.name, api_key=new_api_key(), base_dir=exp.base_dir,
                     models_dir=args.models_dir, on_event=emit, max_live=1, extra_env=env) as pool:
         try:
-            runner = BenchRunner(exp, run_dir, pool, options, emit)
+            runner = BenchRunner(exp, run_dir, pool, options, emit, record=False)
         except ValueError as exc:
             print(exc, file=sys.stderr)
             return 2

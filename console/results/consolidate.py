@@ -1,7 +1,8 @@
-"""A run folder → master rows (`results_consolidated.csv`), rebuilt from the run's own files at any time.
+"""A run folder → master rows (`results_consolidated.csv`), rebuilt from the run's store at any time.
 
-Sources: `experiment.resolved.toml` (identity, parameters, serving args), `cells/<cell>/speed.json`,
-`acceptance.json`, `determinism.json`, `niah.json`, and the store's full-run eval results.
+Sources: `experiment.resolved.toml` (identity, parameters, serving args) and the store: each cell's result
+documents (`Store.documents`: speed summary, speed/acceptance per category, determinism, niah — what the
+phases' events carried) and the eval results. The `cells/<cell>/*.json` exports are not read.
 """
 
 from __future__ import annotations
@@ -21,13 +22,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def _identity(cell: dict[str, Any], run_id: str, meta: dict[str, Any]) -> dict[str, Any]:
@@ -53,17 +47,18 @@ def _acc_fields(acc: dict[str, Any] | None) -> dict[str, Any]:
             "draft_acceptance_rate": acc.get("draft_acceptance_rate")}
 
 
-def _speed_rows(base: dict[str, Any], d: Path, stored: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Speed rows (overall and per category) and, for speculative cells, their acceptance rows. The store's
-    speed summary stands in where the cell folder has no speed.json."""
-    speed = _read_json(d / "speed.json") or {}
-    acc = _read_json(d / "acceptance.json") or {}
+def _speed_rows(base: dict[str, Any], docs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Speed rows (overall and per category) and, for speculative cells, their acceptance rows. The speed
+    summary's acceptance length stands in where no acceptance document was recorded."""
+    speed = docs.get("speed") or {}
+    acc = dict(docs.get("acceptance") or {})
+    stored = speed.get("summary")
     if stored and not acc.get("total") and stored.get("acceptance_length"):
         acc["total"] = {"mean_acceptance_length": stored["acceptance_length"],
                         "per_position_rates": stored.get("per_position"),
                         "draft_acceptance_rate": stored.get("draft_acceptance_rate")}
     rows: list[dict[str, Any]] = []
-    s = speed.get("summary") or stored
+    s = stored
     if s and s.get("tok_s") is not None:
         rows.append({**base, "measurement": "speed", "category": "all", "tok_s_median": s.get("tok_s"),
                      "tok_s_min": s.get("tok_s_min"), "tok_s_max": s.get("tok_s_max"),
@@ -83,8 +78,8 @@ def _speed_rows(base: dict[str, Any], d: Path, stored: dict[str, Any] | None) ->
     return rows
 
 
-def _determinism_rows(base: dict[str, Any], d: Path) -> list[dict[str, Any]]:
-    det = _read_json(d / "determinism.json")
+def _determinism_rows(base: dict[str, Any], docs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    det = docs.get("determinism")
     if not det:
         return []
     rows = []
@@ -100,8 +95,8 @@ def _determinism_rows(base: dict[str, Any], d: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _niah_rows(base: dict[str, Any], d: Path) -> list[dict[str, Any]]:
-    niah = _read_json(d / "niah.json")
+def _niah_rows(base: dict[str, Any], docs: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    niah = docs.get("niah")
     if not niah:
         return []
     rows = []
@@ -125,13 +120,12 @@ def consolidate_run(run_dir: Path) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     cells = {c["id"]: c for c in resolved.get("cell", [])}
     known = {r.cell_id for r in store.cells()}
-    speed = {cell_id: data for cell_id, _kind, _key, data in store.measurements(kind="speed")}
     for cell_id, cell in cells.items():
         if cell_id not in known:
             continue  # not part of this run's selection
         base = _identity(cell, folder.name, meta)
-        d = folder.cell_dir(cell_id)
-        rows += _speed_rows(base, d, speed.get(cell_id)) + _determinism_rows(base, d) + _niah_rows(base, d)
+        docs = store.documents(cell_id)
+        rows += _speed_rows(base, docs) + _determinism_rows(base, docs) + _niah_rows(base, docs)
     for cell_id, bench_id, stage, r in store.eval_results():
         if cell_id not in cells:
             continue

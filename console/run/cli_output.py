@@ -41,6 +41,8 @@ def describe(e: Event) -> str | None:
         case RunStarted():
             return f"run started ({'resumed' if e.resumed else 'new'}), {len(e.cells)} cells, pid {e.pid}"
         case CellStateChanged():
+            if e.old == e.new:  # only the reason changed
+                return f"{cell}{e.new}: {e.reason}" if e.reason else None
             return f"{cell}{e.old} → {e.new}" + (f"  ({e.reason})" if e.reason else "")
         case ServerStarting():
             return f"{cell}starting vLLM: {e.command}"

@@ -8,7 +8,7 @@
       results_consolidated.csv   the run's master rows (console/results/consolidate.py)
       runner.log                 a detached runner's output
       api_key                    the run's key to its vLLM servers (0600: the owner only)
-      cells/<cell>/              per-cell files (speed.json, server.log link, eval outputs)
+      cells/<cell>/              per-cell files (server.log link, eval outputs, result exports: speed.json …)
       servers/                   server logs, one per serving config
 
 Every module that needs one of these paths asks a `RunFolder` for it, so the layout is spelled here once.

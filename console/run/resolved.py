@@ -79,3 +79,19 @@ def freeze(exp: LoadedExperiment, run_dir: Path, models_dir: Path | None = None)
 def load_frozen(run_dir: Path, origin_dir: Path | None) -> LoadedExperiment:
     """The experiment exactly as the run started it (edits to the original file do not leak into a resume)."""
     return load_experiment(run_dir / COPY, origin_dir=origin_dir)
+
+
+def device_name(exp: LoadedExperiment) -> str:
+    """The accelerator as the machine reports it (nvidia-smi), else `cpu`."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10).stdout.strip().splitlines()
+            if out:
+                return out[0].strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "cpu"

@@ -16,14 +16,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from console.evals.base import EvalAdapter, EvalItem, EvalResult, EvalTarget
 from console.evals.smoke import estimate_full_run, judge_smoke
 from console.events import (
-    ApprovalDecided,
-    ApprovalRequested,
-    ApprovalWindowOpened,
+    CellsRegistered,
     CellsSelected,
     CellStateChanged,
     EvalFinished,
@@ -31,6 +29,7 @@ from console.events import (
     Event,
     PhaseProgress,
     RunFinished,
+    RunFrozen,
     RunStarted,
     ServerBusy,
     SmokeVerdictEvent,
@@ -39,11 +38,12 @@ from console.experiment.caveats import engine_caveats, installed_engine
 from console.experiment.cells import Cell
 from console.experiment.loader import LoadedExperiment
 from console.experiment.schema import Benchmark
-from console.run.eventlog import EventLog
+from console.run.approvals import ApprovalFlow, default_window
 from console.run.folder import RunFolder
-from console.run.resolved import freeze
-from console.run.states import CAN_RERUN_SMOKE, CellState
-from console.run.store import Decision, DecisionConflict, Store
+from console.run.resolved import device_name, freeze
+from console.run.sink import EventSink
+from console.run.states import CellState
+from console.run.store import Store
 from console.serve.pool import ServerPool
 from console.serve.server import Server, ServerStartError
 
@@ -95,8 +95,9 @@ class RunContext:
 class Phases(Protocol):
     """The measurement and eval work the runner schedules (real ones in console.run.phases)."""
 
-    def speed(self, rc: RunContext, cell: Cell, server: Server) -> dict[str, Any]:
-        """Measure; return at least {"tok_s": median tok/s}. Writes its own files and events."""
+    def speed(self, rc: RunContext, cell: Cell, server: Server) -> object:
+        """Measure, and emit the cell's `SpeedMeasured` (scope `point`) through `rc.emit`: that event is the
+        speed result the store keeps (console/run/sink.py). What it returns is not used."""
         ...
 
     def adapter(self, bench: Benchmark) -> EvalAdapter: ...
@@ -106,34 +107,7 @@ class Phases(Protocol):
         ...
 
 
-GPU_WINDOW_S = 900.0
-CPU_WINDOW_S = 300.0
-
-
-def default_window(exp: LoadedExperiment) -> float:
-    """15 min on a GPU (a large model's start is minutes of an idle GPU); 5 min on a CPU box, where a start
-    takes under a minute and a held server keeps other configs waiting."""
-    device = (exp.spec.experiment.device or "").lower()
-    return CPU_WINDOW_S if "cpu" in device else GPU_WINDOW_S
-
-
-def device_name(exp: LoadedExperiment) -> str:
-    """The accelerator as the machine reports it (nvidia-smi), else `cpu`."""
-    import shutil
-    import subprocess
-
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                                 capture_output=True, text=True, timeout=10).stdout.strip().splitlines()
-            if out:
-                return out[0].strip()
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return "cpu"
-
-
-class Runner:
+class Runner(ApprovalFlow):
     """Drives one run. `run()` returns when nothing is left to do (or to wait for)."""
 
     def __init__(self, exp: LoadedExperiment, run_dir: Path, phases: Phases, options: RunOptions,
@@ -145,7 +119,8 @@ class Runner:
         self.opt = options
         self.folder = RunFolder(self.run_dir)
         self.store = self.folder.open_store()
-        self.log = EventLog(self.folder.events_path)
+        self.sink = EventSink(self.folder, self.store)
+        """The run's one write path: every fact the runner records is an event it applies (console/run/sink.py)."""
         self._on_event = on_event
         globs = [g.strip() for g in (options.cells or "").split(",") if g.strip()]
         known = {r.cell_id: r for r in self.store.cells()}
@@ -175,11 +150,11 @@ class Runner:
             self.rep.setdefault(c.serving_key, c.id)
 
     def _register(self, cells: list[Cell]) -> None:
-        self.store.add_cells([(c.id, c.serving_key, {"model": c.model.id, "technique": c.technique.id,
-                                                     "method": c.method, "context": c.context.label,
-                                                     "concurrency": c.concurrency, "toy": c.model.toy,
-                                                     "eval_cell": self.rep[c.serving_key]})
-                              for c in cells])
+        self.emit(CellsRegistered(cells=tuple(
+            {"cell_id": c.id, "serving_key": c.serving_key,
+             "info": {"model": c.model.id, "technique": c.technique.id, "method": c.method,
+                      "context": c.context.label, "concurrency": c.concurrency, "toy": c.model.toy,
+                      "eval_cell": self.rep[c.serving_key]}} for c in cells)))
 
     def take(self, cell_ids: list[str], why: str) -> list[Cell]:
         """Take cells of the experiment into this runner's selection (registered as planned if new)."""
@@ -197,17 +172,17 @@ class Runner:
 
     # --- plumbing ---------------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
+        """Record an event (and the fact it carries) through the run's sink, then show it."""
         if not event.run_id:
             event = dataclasses.replace(event, run_id=self.run_id)
-        self.log.append(event)
+        self.sink.apply(event)
         if self._on_event:
             self._on_event(event)
 
     def move(self, cell: Cell | str, new: CellState, reason: str | None = None) -> None:
         cell_id = cell if isinstance(cell, str) else cell.id
-        old = self.store.set_state(cell_id, new, reason)
-        if old != new:
-            self.emit(CellStateChanged(cell_id=cell_id, old=old.value, new=new.value, reason=reason))
+        old = self.store.cell(cell_id).state
+        self.emit(CellStateChanged(cell_id=cell_id, old=old.value, new=new.value, reason=reason))
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(5.0):
@@ -225,17 +200,14 @@ class Runner:
         resumed = bool(self.store.cells())
         if not self.folder.experiment_copy.exists():
             freeze(self.exp, self.run_dir, self.opt.models_dir)
-            self.store.set_meta("experiment", str(self.exp.path.resolve()))
-            self.store.set_meta("origin_dir", str(self.exp.base_dir.resolve()))
-            self.store.set_meta("benchmarks", [b.model_dump() for b in self.exp.spec.benchmarks])
-            self.store.set_meta("vllm_version", installed_engine())
-            self.store.set_meta("device_name", device_name(self.exp))
+            self.emit(RunFrozen(experiment=str(self.exp.path.resolve()), origin_dir=str(self.exp.base_dir.resolve()),
+                                benchmarks=tuple(b.model_dump() for b in self.exp.spec.benchmarks),
+                                vllm_version=installed_engine(), device_name=device_name(self.exp)))
         self._register(self.cells)
-        self.store.set_meta("until", self.opt.until)
-        self.emit(RunStarted(experiment=str(self.exp.path), cells=tuple(c.id for c in self.cells),
-                             resumed=resumed, pid=os.getpid()))
         caveats = engine_caveats(self.exp.spec, self.cells)
-        self.store.set_meta("caveats", [c.message for c in caveats])
+        self.emit(RunStarted(experiment=str(self.exp.path), cells=tuple(c.id for c in self.cells),
+                             resumed=resumed, pid=os.getpid(), until=self.opt.until,
+                             caveats=tuple(c.message for c in caveats)))
         for caveat in caveats:
             self.emit(PhaseProgress(phase="caveat", detail=caveat.message))
         if self.opt.retry_failed:
@@ -295,42 +267,6 @@ class Runner:
                 continue
             return
 
-    def waiting(self) -> list[Cell]:
-        """This runner's approval cells waiting for a decision on at least one benchmark."""
-        rows = {r.cell_id: r.state for r in self.store.cells()}
-        return [c for c in self.cells if rows.get(c.id) is S.AWAITING_APPROVAL and self.undecided(c)]
-
-    # --- the approval window: one server start per serving config when the operator answers in time ----------
-    def tend_windows(self) -> None:
-        """Open a window for each config whose approval cell waits with its server up; close those whose cell
-        was decided or whose time ran out (then the server stops, unless the config has other work)."""
-        assert self.pool is not None
-        now = time.monotonic()
-        live = set(self.pool.live)
-        waiting = {c.serving_key: c for c in self.waiting()}
-        for key in list(self._window):
-            if key not in waiting or key not in live:
-                del self._window[key]
-        self._window_closed &= set(waiting)
-        for key, cell in waiting.items():
-            if key in live and key not in self._window and key not in self._window_closed and self.window_s > 0:
-                self._window[key] = now + self.window_s
-                self.emit(ApprovalWindowOpened(cell_id=cell.id, serving_key=key, until=time.time() + self.window_s,
-                                               seconds=self.window_s))
-        for key, deadline in list(self._window.items()):
-            if now < deadline:
-                continue
-            del self._window[key]
-            self._window_closed.add(key)
-            cell = waiting[key]
-            busy = any(c.serving_key == key and self.has_work(c, self.store.cell(c.id).state) for c in self.cells)
-            if not busy:
-                self.pool.release(key)
-            self.emit(PhaseProgress(cell_id=cell.id, phase="approval_window",
-                                    detail=f"no decision within {self.window_s / 60:.0f} min: server "
-                                           f"{'kept for other work' if busy else 'stopped'}; an approval now "
-                                           "starts it again"))
-
     def consolidate(self) -> None:
         try:
             from console.results.consolidate import write_consolidated
@@ -361,7 +297,7 @@ class Runner:
         return state is S.SMOKE_PASSED and self.opt.until == "full"
 
     def _speed_done(self, cell: Cell) -> bool:
-        return bool(self.store.measurements(cell.id, "speed"))
+        return self._tok_s(cell) is not None
 
     # --- one step of one cell ---------------------------------------------------------------------------
     def server_for(self, cell: Cell) -> Server | None:
@@ -401,11 +337,13 @@ class Runner:
             self.move(cell, S.SPEED)
             try:
                 with self.busy(cell, "speed"):
-                    summary = self.phases.speed(self.rc, cell, server)
+                    self.phases.speed(self.rc, cell, server)
+                if not self._speed_done(cell):
+                    raise RuntimeError("the speed phase produced no throughput (every request failed?): see "
+                                       f"{self.folder.cell_dir(cell.id) / 'speed.json'}")
             except Exception as exc:  # noqa: BLE001 - a phase bug fails the cell, not the run
                 self.move(cell, S.FAILED, f"speed phase failed: {type(exc).__name__}: {exc}")
                 return
-            self.store.put_measurement(cell.id, "speed", "summary", summary)
         if self.opt.until == "speed":
             self.move(cell, S.SPEED, "stopped after speed (--until speed); resume with a later --until")
             return
@@ -428,11 +366,14 @@ class Runner:
         total = (limit or self.phases.full_items(bench)) * bench.epochs  # every epoch is an item
 
         def on_item(item: EvalItem) -> None:
-            if self.store.put_item(cell.id, bench.id, stage, item.item_id, item.to_dict(), item.correct):
-                self.emit(EvalItemDone(cell_id=cell.id, bench_id=bench.id, stage=stage, item_id=item.item_id,
-                                       correct=item.correct, extracted=item.extracted))
-                n = len(self.store.done_items(cell.id, bench.id, stage))
-                self.emit(PhaseProgress(cell_id=cell.id, phase=f"{stage}:{bench.id}", done=n, total=total))
+            if item.item_id in self.store.done_items(cell.id, bench.id, stage):
+                return  # committed already: a resumed run never scores an item twice
+            self.emit(EvalItemDone(cell_id=cell.id, bench_id=bench.id, stage=stage, item_id=item.item_id,
+                                   correct=item.correct, extracted=item.extracted, raw_output=item.raw_output,
+                                   target=item.target, finish_reason=item.finish_reason,
+                                   output_tokens=item.output_tokens))
+            n = len(self.store.done_items(cell.id, bench.id, stage))
+            self.emit(PhaseProgress(cell_id=cell.id, phase=f"{stage}:{bench.id}", done=n, total=total))
 
         out = self.rc.cell_dir(cell) / "evals" / bench.id / stage
         out.mkdir(parents=True, exist_ok=True)
@@ -446,9 +387,8 @@ class Runner:
                  for d in self.store.items(cell.id, bench.id, stage)]
         result = EvalResult.from_items(bench.id, bench.framework, stage, items)
         # Wall time of this attempt (framework start-up included): set next to the estimate in `status`.
-        self.store.put_eval_result(cell.id, bench.id, stage, {**result.to_dict(), "wall_s": time.monotonic() - t0,
-                                                             "resumed_with": len(done)})
-        self.emit(EvalFinished(cell_id=cell.id, bench_id=bench.id, stage=stage, result=result.to_dict()))
+        self.emit(EvalFinished(cell_id=cell.id, bench_id=bench.id, stage=stage, result=result.to_dict(),
+                               wall_s=time.monotonic() - t0, resumed_with=len(done)))
         return result
 
     def run_smoke(self, cell: Cell, server: Server, benches: list[Benchmark]) -> None:
@@ -462,10 +402,10 @@ class Runner:
                 self.move(cell, S.FAILED, f"smoke of {bench.id} failed: {type(exc).__name__}: {exc}")
                 return
             verdict = judge_smoke(bench, result, estimate_full_run(bench, self.phases.full_items(bench), tok_s))
-            self.store.put_verdict(cell.id, bench.id, verdict.passed, verdict.to_dict())
             self.emit(SmokeVerdictEvent(cell_id=cell.id, bench_id=bench.id, passed=verdict.passed,
                                         reasons=verdict.reasons, score=verdict.score,
-                                        estimate=verdict.estimate.to_dict() if verdict.estimate else {}))
+                                        estimate=verdict.estimate.to_dict() if verdict.estimate else {},
+                                        threshold=verdict.threshold, n=verdict.n, notes=verdict.notes))
             if not verdict.passed:
                 failed.append(f"{bench.id}: {verdict.reasons[0]}")
         if failed:
@@ -480,109 +420,6 @@ class Runner:
         if not m:
             return None
         return float(m[-1][3].get("tok_s") or 0.0) or None
-
-    def estimate(self, cell: Cell) -> dict[str, Any]:
-        per = {}
-        for cell_id, bench_id, _passed, data in self.store.verdicts(cell.id):
-            if cell_id == cell.id and data.get("estimate"):
-                per[bench_id] = data["estimate"]
-        hours = [e["gpu_hours"] for e in per.values() if e.get("gpu_hours") is not None]
-        return {"benchmarks": per, "gpu_hours": sum(hours) if hours else None,
-                "wall_s": sum(e["wall_s"] for e in per.values() if e.get("wall_s")) or None}
-
-    def request_approval(self, cell: Cell) -> None:
-        self.move(cell, S.AWAITING_APPROVAL)
-        est = self.estimate(cell)
-        self.emit(ApprovalRequested(cell_id=cell.id, estimate=est))
-        if self.opt.yes_after_smoke:
-            try:
-                self.store.decide(cell.id, "approve", f"{self.opt.who} (--yes-after-smoke)", estimate=est)
-            except DecisionConflict:
-                pass  # an operator decided already: theirs stands
-
-    # --- decisions ------------------------------------------------------------------------------------------
-    def apply_decisions(self) -> None:
-        """Take the operators' decisions. One runner per run: a decision for a cell outside this runner's
-        selection (or a newly selected cell: `start`) takes that cell in."""
-        by_id = {c.id: c for c in self.cells}
-        for d in self.store.decisions(pending_only=True):
-            if d.cell_id not in by_id:
-                taken = self.take([d.cell_id], f"(a {d.action} recorded by {d.who})")
-                by_id.update({c.id: c for c in taken})
-            self.store.consume(d.id)  # consumed first: a runner killed right after finds the approval in `decided`
-            cell = by_id.get(d.cell_id)
-            if cell is None:
-                self.emit(PhaseProgress(phase="decisions", detail=f"{d.action} for {d.cell_id}: no such cell in "
-                                                                 "this run's experiment; ignored"))
-                continue
-            if d.action != "start":
-                self._apply(cell, d)
-
-    def decided(self, cell: Cell) -> dict[str, Decision]:
-        """Benchmark → the approve / reject the runner took for it (without --bench: every one not decided)."""
-        every = [b.id for b in self.benches(cell)]
-        out: dict[str, Decision] = {}
-        for d in self.store.decisions():
-            if d.cell_id == cell.id and d.consumed is not None and d.action in ("approve", "reject"):
-                for b in ([d.bench_id] if d.bench_id else every):
-                    out.setdefault(b, d)
-        return out
-
-    def undecided(self, cell: Cell) -> list[str]:
-        decided = self.decided(cell)
-        return [b.id for b in self.benches(cell) if b.id not in decided]
-
-    def approved_todo(self, cell: Cell) -> list[str]:
-        """Approved benchmarks whose full run has not finished."""
-        decided = self.decided(cell)
-        finished = {b for c, b, stage, _ in self.store.eval_results() if c == cell.id and stage == "full"}
-        return [b.id for b in self.benches(cell) if b.id not in finished
-                and decided.get(b.id) is not None and decided[b.id].action == "approve"]
-
-    def _apply(self, cell: Cell, d: Decision) -> None:
-        state = self.store.cell(cell.id).state
-        if d.action == "cancel":
-            if not state.terminal:
-                self.move(cell, S.CANCELLED, f"cancelled by {d.who}" + (f": {d.reason}" if d.reason else ""))
-            return
-        if d.action == "rerun_smoke" and state in CAN_RERUN_SMOKE:
-            self.store.clear_stage(cell.id, "smoke")
-            self.move(cell, S.SERVING, f"smoke re-run requested by {d.who}")
-            return
-        if state is not S.AWAITING_APPROVAL:
-            return  # too late or too early: nothing to approve
-        approved = d.action == "approve"
-        self.emit(ApprovalDecided(cell_id=cell.id, bench_id=d.bench_id, approved=approved, who=d.who,
-                                  reason=d.reason))
-        if approved:  # the latest approval, for readers of runs made before decisions were per benchmark
-            self.store.set_meta(f"approved:{cell.id}", {"bench": d.bench_id, "who": d.who, "ts": d.ts,
-                                                         "estimate": d.estimate})
-        self.settle(cell)
-
-    def settle(self, cell: Cell) -> None:
-        """Run the approved benchmarks not yet run; then the cell waits for the undecided ones, or is done
-        (every benchmark approved and run, or rejected), or cancelled (every benchmark rejected)."""
-        todo = self.approved_todo(cell)
-        if todo:
-            server = self.server_for(cell)
-            if server is None or not self.run_full(cell, server, todo):
-                return
-        state = self.store.cell(cell.id).state
-        left = self.undecided(cell)
-        if left:
-            if state is not S.AWAITING_APPROVAL:
-                self.move(cell, S.AWAITING_APPROVAL, f"waiting for a decision on {', '.join(left)}")
-            return
-        decided = self.decided(cell)
-        rejected = sorted({f"{b} rejected by {d.who}" + (f": {d.reason}" if d.reason else "")
-                           for b, d in decided.items() if d.action == "reject"})
-        if any(d.action == "approve" for d in decided.values()):
-            self.move(cell, S.DONE, "; ".join(rejected) or None)
-        else:
-            whos = {d.who for d in decided.values()}
-            reasons = {d.reason for d in decided.values() if d.reason}
-            self.move(cell, S.CANCELLED, f"full run rejected by {', '.join(sorted(whos))}"
-                      + (f": {'; '.join(sorted(reasons))}" if reasons else ""))
 
     def run_full(self, cell: Cell, server: Server, benches: list[str]) -> bool:
         """The full runs of these approved benchmarks; False when one failed (the cell is failed)."""

@@ -26,6 +26,7 @@ from console.evals.base import EvalItem, EvalResult  # noqa: E402
 from console.events import (  # noqa: E402
     AcceptanceMeasured,
     PhaseProgress,  # noqa: E402
+    ResultRecorded,
     SpeedMeasured,
 )
 from console.experiment.loader import load_experiment  # noqa: E402
@@ -133,7 +134,7 @@ class FakePhases:
         self.delay = delay
         self._adapter = FakeAdapter(delay)
 
-    def speed(self, rc, cell, server) -> dict[str, Any]:  # noqa: ANN001
+    def speed(self, rc, cell, server) -> None:  # noqa: ANN001
         log = rc.cell_dir(cell) / "server.log"
         fixture = LOGS / ("cpu_ar_healthy.log" if cell.method == "ar" else
                           "cpu_spec_ngram.log" if cell.method == "ngram" else "cpu_spec_draft_model.log")
@@ -144,19 +145,16 @@ class FakePhases:
             time.sleep(self.delay)
             rc.emit(PhaseProgress(cell_id=cell.id, phase="speed", done=done, total=total))
         tok = TOK_S.get(cell.method, 100.0) * (1 + 0.5 * (cell.concurrency > 1))
+        mal, pos, rate = ACCEPT.get(cell.method, (None, (), None))
         rc.emit(SpeedMeasured(cell_id=cell.id, context_tokens=cell.context.tokens, concurrency=cell.concurrency,
-                              tok_s_median=tok, tok_s_min=tok * 0.97, tok_s_max=tok * 1.02, requests=12))
-        summary: dict[str, Any] = {"tok_s": tok, "tok_s_min": tok * 0.97, "tok_s_max": tok * 1.02, "repeats": 3,
-                                   "requests": 12, "failures": 0, "mean_acceptance_length": None}
+                              tok_s_median=tok, tok_s_min=tok * 0.97, tok_s_max=tok * 1.02, requests=12,
+                              repeats=3, mean_acceptance_length=mal))
         if cell.method in ACCEPT:
-            mal, pos, rate = ACCEPT[cell.method]
             rc.emit(AcceptanceMeasured(cell_id=cell.id, scope="point", source="metrics", num_drafts=1000,
                                        mean_acceptance_length=mal, draft_acceptance_rate=rate,
                                        per_position_rates=pos))
-            summary["mean_acceptance_length"] = mal
-            (rc.cell_dir(cell) / "acceptance.json").write_text(json.dumps({"total": {
+            rc.emit(ResultRecorded(cell_id=cell.id, doc="acceptance", parts={"total": {
                 "mean_acceptance_length": mal, "per_position_rates": list(pos), "draft_acceptance_rate": rate}}))
-        return summary
 
     def adapter(self, bench) -> FakeAdapter:  # noqa: ANN001
         return self._adapter
@@ -179,11 +177,15 @@ def make_runner(exp_path: Path, run_dir: Path, *, cells: str | None = None, dela
 
 
 def fix_timestamps(run_dir: Path, start: float = 1767225600.0) -> None:
-    """Rewrite events.jsonl with fixed timestamps (1 s apart) so screens render the same every time."""
+    """Rewrite events.jsonl with fixed timestamps (1 s apart) so screens render the same every time. Events
+    that only record facts for the store (the run's identity, its cells, result documents) share the next
+    event's second: the screens' clocks do not depend on how many of those a run writes."""
     path = run_dir / "events.jsonl"
     lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
-    for i, d in enumerate(lines):
+    i = 0
+    for d in lines:
         d["ts"] = start + i
+        i += d.get("kind") not in ("run_frozen", "cells_registered", "result_recorded")
         if d.get("kind") == "run_started":
             d["pid"] = 4242
     path.write_text("".join(json.dumps(d, separators=(",", ":")) + "\n" for d in lines), encoding="utf-8")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from console.evals.base import EvalItem, EvalResult
+from console.events import SpeedMeasured
 from console.experiment.loader import load_experiment
 from console.run.runner import Runner, RunOptions
 from console.run.states import CellState
@@ -76,7 +77,8 @@ class FakePhases:
 
     def speed(self, rc, cell, server):
         self.speed_calls += 1
-        return {"tok_s": 100.0 * cell.concurrency}
+        tok = 100.0 * cell.concurrency
+        rc.emit(SpeedMeasured(cell_id=cell.id, tok_s_median=tok, tok_s_min=tok, tok_s_max=tok))
 
     def adapter(self, bench):
         return self._adapter
