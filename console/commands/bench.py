@@ -143,16 +143,14 @@ def run(args: argparse.Namespace) -> int:
 
     from console.bench.orchestrate import BenchOptions, BenchRunner
     from console.bench.summary import full_report, load_cell_results
-    from console.experiment.loader import load_experiment_or_say
+    from console.experiment.loader import load_experiment
     from console.run.folder import RunFolder
     from console.run.paths import new_run_dir
     from console.run.sink import EventSink
     from console.serve.pool import ServerPool
     from console.serve.server import new_api_key
 
-    exp = load_experiment_or_say(args.experiment)
-    if exp is None:
-        return 1
+    exp = load_experiment(args.experiment)
     try:
         options = BenchOptions(
             phases=tuple(p.strip() for p in args.phase.split(",") if p.strip()), cells=args.cells, api=args.api,

@@ -53,25 +53,19 @@ def _fmt_spec(e: SpecDecodeStats) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.experiment.loader import load_experiment_or_say
+    from console.experiment.loader import load_experiment
     from console.run.paths import new_run_dir
     from console.serve.logparse import parse_line
     from console.serve.pool import ServerPool
     from console.serve.server import new_api_key
 
-    exp = load_experiment_or_say(args.experiment)
-    if exp is None:
-        return 1
+    exp = load_experiment(args.experiment)
     if not args.cell:
         print(f"choose a cell with --cell; {exp.path} has:")
         for c in exp.cells:
             print(f"  {c.id}")
         return 2
-    try:
-        cell = exp.cell(args.cell)
-    except KeyError as exc:
-        print(exc.args[0], file=sys.stderr)
-        return 2
+    cell = exp.cell(args.cell)
 
     run_dir = args.run_dir or new_run_dir(exp.spec.experiment.name, "serve")
     api_key = new_api_key()

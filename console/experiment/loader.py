@@ -72,8 +72,12 @@ class LoadedExperiment:
             if c.id == cell_id:
                 return c
         close = difflib.get_close_matches(cell_id, [c.id for c in self.cells], n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; `specdeck validate FILE` lists them"
-        raise KeyError(f"no cell {cell_id!r} in {self.path}{hint}")
+        hint = f"did you mean {', '.join(close)}?" if close else f"`specdeck validate {self.path}` lists them"
+        raise UnknownCell(f"no cell {cell_id!r} in {self.path}", hint)
+
+
+class UnknownCell(SpecdeckError, KeyError):
+    """A cell id the experiment does not have; the fix names the closest ones."""
 
 
 def format_path(path: tuple[str | int, ...]) -> str:

@@ -17,7 +17,6 @@ Every module that needs one of these paths asks a `RunFolder` for it, so the lay
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from console.errors import SpecdeckError
@@ -179,13 +178,3 @@ def find_run(name: str | Path, root: Path | None = None) -> RunFolder:
     known = ", ".join(r.name for r in runs[-5:]) or "none yet"
     raise RunNotFound(f"no run {str(name)!r} (a folder with {STORE}, a run id under {base}/, or "
                       f"'latest'); recent runs: {known}")
-
-
-def find_run_or_say(name: str | Path, root: Path | None = None) -> RunFolder | None:
-    """`find_run` for commands: on failure the reason (with the runs there are) goes to stderr and None comes
-    back, so the command can exit with 2."""
-    try:
-        return find_run(name, root)
-    except RunNotFound as exc:
-        print(exc, file=sys.stderr)
-        return None

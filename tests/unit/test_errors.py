@@ -35,14 +35,19 @@ def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly_with_sigpipes_co
     assert "bug" not in err and "Traceback" not in err and "Exception ignored" not in err, err
 
 
-def test_main_prints_message_and_fix_once_and_exits_with_the_errors_code(capsys: pytest.CaptureFixture[str],
-                                                                        tmp_path: Path) -> None:
-    code = cli.main(["approve", str(tmp_path / "no-such-run"), "some.cell", "--yes"])
-    err = capsys.readouterr().err
-    assert code == 2
-    lines = err.splitlines()
-    assert lines[0].startswith("specdeck approve: no run ") and "no-such-run" in lines[0], err
-    assert lines[-1].startswith("fix: ") and len(lines[-1]) > len("fix: "), err
+@pytest.mark.parametrize(("argv", "says", "code"), [
+    (["approve", "{tmp}/no-such-run", "some.cell", "--yes"], "no run ", 2),
+    (["status", "{tmp}/no-such-run"], "no run ", 2),
+    (["serve", str(DEMO), "--cell", "tiny.bf16.draft-k9.short.c1"], "no cell ", 2),
+    (["tui", "{tmp}/bad.toml"], "{tmp}/bad.toml:2: experiment.name: ", 1),
+])
+def test_main_prints_message_and_fix_once_and_exits_with_the_errors_code(argv, says, code, capsys, tmp_path) -> None:
+    (tmp_path / "bad.toml").write_text("[experiment]\nname = 3\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert cli.main(argv) == code
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"specdeck {argv[0]}: {says.replace('{tmp}', str(tmp_path))}"), lines
+    assert [x for x in lines if x.startswith("fix: ")] == [lines[-1]] and len(lines[-1]) > len("fix: "), lines
 
 
 class _Custom(SpecdeckError):
