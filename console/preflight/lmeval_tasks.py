@@ -1,19 +1,33 @@
-"""Look up an lm-eval task in the installed registry without building the whole index.
+"""Look up an lm-eval task in the installed registry without building the whole index, and remember the answer.
 
-lm-eval 0.4.13's `TaskManager()` parses all ~14,000 task YAMLs (38 s on a loaded 2-core box). Here one quick
-text pass maps each `task:` / `group:` / `tag:` name to the files that define it, then lm-eval's own
-`lm_eval.tasks._index.TaskIndex.build` parses only those files' folders (includes resolved, `Kind.TASK` /
-`GROUP` / `TAG` as lm-eval decides). A group's members (its `task:` list) and a tag's members are followed down
-to the leaf tasks, whose `output_type` and `dataset_path` / `dataset_name` are what preflight checks.
+lm-eval 0.4.13's `TaskManager()` (`lm_eval/tasks/__init__.py` re-exports it from `tasks/manager.py`) builds its
+index in `__init__`: `self._index = index.build(all_paths)` with `all_paths = [Path(__file__).parent]` (plus any
+`include_path`), and `TaskIndex.build` (`tasks/_index.py`) calls `load_yaml(yaml_path, resolve_func=False,
+recursive=True)` on every `**/*.yaml` under it — 13,986 files in 0.4.13 (38 s on a loaded 2-core box). Here one
+quick text pass maps each `task:` / `group:` / `tag:` name to the files that define it, then lm-eval's own
+`TaskIndex.build` parses only those files' folders (includes resolved, `Kind.TASK` / `GROUP` / `TAG` as lm-eval
+decides). A group's members (its `task:` list) and a tag's members are followed down to the leaf tasks, whose
+`output_type` and `dataset_path` / `dataset_name` are what preflight checks.
+
+Even that costs seconds in every new process — the text pass over the 13,986 files, importing `lm_eval.tasks`
+(which imports `lm_eval.api.task` and the rest) and parsing the folders — and a runner, `specdeck preflight` and
+the console each start one. So the installed registry's answers are kept on disk (`TaskCache`,
+`~/.cache/specdeck/lmeval-tasks/`), keyed on lm-eval's version and the mtime of every folder under
+`lm_eval/tasks`: an upgrade, a reinstall or a task file added, removed or renamed gives a new key. A folder
+given as `include_path` (the operator's own tasks, edited in place) is never cached.
 """
 
 from __future__ import annotations
 
 import ast
+import hashlib
+import importlib.metadata
 import importlib.util
+import json
+import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -63,7 +77,16 @@ def tasks_root() -> Path | None:
 
 @lru_cache(maxsize=8)
 def definitions(root: Path) -> dict[str, tuple[Path, ...]]:
-    """name → YAML files whose top-level `task:`, `group:` or `tag:` names it (a text pass, no YAML parse)."""
+    """name → YAML files whose top-level `task:`, `group:` or `tag:` names it (from the on-disk cache for the
+    installed registry; else a text pass, no YAML parse)."""
+    cache = task_cache(root)
+    if cache is not None:
+        return cache.definitions()
+    return scan_definitions(root)
+
+
+def scan_definitions(root: Path) -> dict[str, tuple[Path, ...]]:
+    """The text pass: every `**/*.yaml` under `root`, read line by line."""
     out: dict[str, set[Path]] = {}
     for path in root.glob("**/*.yaml"):
         if "__pycache__" in path.parts:
@@ -97,13 +120,30 @@ def _index(dirs: tuple[Path, ...]) -> dict[str, Any]:
 
 def find_task(name: str, include_path: str | Path | None = None, depth: int = 0) -> TaskInfo:
     """The installed lm-eval's view of `name` (plus an --include_path folder, which wins, as in lm-eval)."""
+    root = tasks_root()
+    cache = task_cache(root) if root is not None and not include_path else None
+    if cache is not None:
+        known = cache.task(name)
+        if known is not None:
+            return known
+    info = _find_task(name, include_path, depth)
+    if cache is not None:
+        cache.remember(info)
+        if depth == 0:  # once per lookup, not once per group member
+            cache.save()
+    return info
+
+
+def _find_task(name: str, include_path: str | Path | None, depth: int) -> TaskInfo:
     roots = [r for r in (tasks_root(), Path(include_path) if include_path else None) if r is not None and r.is_dir()]
     files: list[Path] = []
     for root in roots:
         files += definitions(root).get(name, ())
     if not files or depth > 4:
         return TaskInfo(name, "missing")
-    index = _index(tuple(sorted({f.parent for f in files})))
+    # the installed folders first, then the include_path's: in TaskIndex.build a later path overrides an
+    # earlier one (lm-eval 0.4.13 tasks/_index.py), as TaskManager orders them (defaults, then include_path)
+    index = _index(tuple(dict.fromkeys(f.parent for f in files)))
     entry = index.get(name)
     if entry is None:
         return TaskInfo(name, "missing")
@@ -153,3 +193,104 @@ def task_needs(leaf: LeafTask) -> TaskNeeds:
                 modules.add(node.module.split(".")[0])
     skip = set(sys.stdlib_module_names) | {"lm_eval", "__future__"}
     return TaskNeeds(tuple(sorted(m for m in modules if m not in skip)), tuple(sorted(data)))
+
+
+# --- the on-disk cache of the installed registry ---------------------------------------------------------------
+CACHE_FORMAT = 1
+"""Bump when what is stored (or how it is read) changes: older files are then ignored."""
+IGNORED_DIRS = {"__pycache__", ".ipynb_checkpoints"}
+
+
+def cache_root() -> Path:
+    """`$SPECDECK_CACHE_DIR`, else `~/.cache/specdeck`."""
+    env = os.environ.get("SPECDECK_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "specdeck"
+
+
+def lmeval_version() -> str | None:
+    try:
+        return importlib.metadata.version("lm_eval")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def fingerprint(root: Path, version: str | None) -> str:
+    """lm-eval's version, where it is installed, and the mtime of every folder under its tasks (a file added,
+    removed or renamed changes its folder's mtime). 832 folders in 0.4.13: a few stat calls per folder, ~0.1 s."""
+    h = hashlib.sha256(f"{CACHE_FORMAT}|{version}|{root.resolve()}".encode())
+    for here, dirs, _files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
+        h.update(f"{os.path.relpath(here, root)}|{os.stat(here).st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+@dataclass
+class TaskCache:
+    """The installed registry's names and looked-up tasks, kept in one JSON file per fingerprint. Written
+    whole through a temporary file and a rename, so a reader never sees half of it; an unreadable file is
+    treated as absent (and rewritten)."""
+
+    root: Path
+    path: Path
+    names: dict[str, list[str]] | None = None
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @staticmethod
+    def load(root: Path, path: Path) -> TaskCache:
+        cache = TaskCache(root, path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            cache.names, cache.tasks = data["names"], data["tasks"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return cache
+
+    def definitions(self) -> dict[str, tuple[Path, ...]]:
+        if self.names is None:
+            found = scan_definitions(self.root)
+            self.names = {k: [str(p.relative_to(self.root)) for p in v] for k, v in found.items()}
+            self.save()
+            return found
+        return {k: tuple(self.root / p for p in v) for k, v in self.names.items()}
+
+    def task(self, name: str) -> TaskInfo | None:
+        d = self.tasks.get(name)
+        if d is None:
+            return None
+        leaves = tuple(LeafTask(leaf["name"], leaf["output_type"], leaf["dataset_path"], leaf["dataset_name"],
+                                Path(leaf["yaml_path"]) if leaf["yaml_path"] else None) for leaf in d["leaves"])
+        return TaskInfo(name, d["kind"], leaves)
+
+    def remember(self, info: TaskInfo) -> None:
+        leaves = [{**asdict(leaf), "yaml_path": str(leaf.yaml_path) if leaf.yaml_path else None}
+                  for leaf in info.leaves]
+        self.tasks[info.name] = {"kind": info.kind, "leaves": leaves}
+
+    def save(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"names": self.names, "tasks": self.tasks}), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only home: the answers are still kept for this process
+
+
+@lru_cache(maxsize=4)
+def _task_cache(root: Path, key: str) -> TaskCache:
+    return TaskCache.load(root, cache_root() / "lmeval-tasks" / f"{key}.json")
+
+
+def task_cache(root: Path | None) -> TaskCache | None:
+    """The cache of the installed registry (None for any other folder, or when lm-eval is not installed)."""
+    if root is None or root != tasks_root():
+        return None
+    key = cache_key(root)
+    return _task_cache(root, key) if key else None
+
+
+@lru_cache(maxsize=4)
+def cache_key(root: Path) -> str | None:
+    """`<version>-<fingerprint>`, worked out once per process (`cache_key.cache_clear()` to look again)."""
+    version = lmeval_version()
+    return f"{version}-{fingerprint(root, version)}" if version else None
