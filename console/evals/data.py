@@ -8,8 +8,9 @@ Three shipped sets (``console/evals/data/*.jsonl``, one item a line: ``id``, ``q
   form "(C) is smallest. Answer: (B)": a reasoning preamble that names a wrong option before the
   final answer — the thinking-on extraction trap, reproduced on a real (toy) model.
 - ``toy-mcq-ko``: the same task worded in Korean, for the built-in haerae / KMMLU-style path.
-- ``gpqa-style``: 30 hand-written 4-option science questions for framework plumbing. The toy model scores
-  about chance on them, which is the honest result.
+- ``gpqa-style``: 30 hand-written 4-option science questions for framework plumbing (written as data in
+  ``science_questions.jsonl``: question, answer, distractors). The toy model scores about chance on them,
+  which is the honest result.
 
 ``python -m console.evals.data`` rewrites the shipped files; a test checks they equal the generators' output.
 """
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from console.evals.extract import option_letters
-from console.evals.science import SCIENCE_ITEMS
 
 DATA_DIR = Path(__file__).with_name("data")
 SEED = 20261123
@@ -136,11 +136,18 @@ def toy_training_pairs(langs: tuple[str, ...] = ("en", "ko")) -> list[tuple[str,
 
 
 # --- the science set ------------------------------------------------------------------------------------
+SCIENCE_QUESTIONS = DATA_DIR / "science_questions.jsonl"
+"""Thirty hand-written GPQA-style science questions (physics, chemistry, biology, earth science), written for
+this project, one a line: ``question``, ``correct`` (the answer) and ``wrong`` (three distractors)."""
+
+
 def science_items() -> list[MCQItem]:
     """The hand-written science questions with the correct option placed by a seeded shuffle."""
     rng = random.Random(SEED + 1)
     items = []
-    for i, (question, correct, *wrong) in enumerate(SCIENCE_ITEMS):
+    questions = [json.loads(line) for line in SCIENCE_QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
+    for i, q in enumerate(questions):
+        question, correct, wrong = q["question"], q["correct"], q["wrong"]
         choices = [correct, *wrong]
         rng.shuffle(choices)
         answer = option_letters(len(choices))[choices.index(correct)]
