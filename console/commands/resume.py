@@ -18,6 +18,7 @@ examples:
   specdeck resume latest
   specdeck resume runs/20261123-031502-demo --until full
   specdeck resume latest --retry-failed     # after fixing what failed a cell: redo only that
+  specdeck resume latest --ray HEAD:6379    # the head died: continue on the Ray cluster (nothing redone)
 """
 
 

@@ -26,6 +26,11 @@ examples:
   specdeck run experiments/demo.toml --until smoke           # stop after the smoke verdicts
   specdeck run experiments/demo.toml --cells '*draft*c1' --detach   # survives the SSH session
   specdeck run experiments/demo.toml --yes-after-smoke       # unattended: approve every passed smoke
+  specdeck run experiments/demo.toml --ray local             # two configs at once on a local Ray (2 slots)
+  specdeck run experiments/study-h100.toml --ray HEAD:6379   # spread over a Ray cluster of GPU boxes
+
+With --ray, each serving config's group runs as a Ray task on a node with the GPUs it needs (its own server
+there); this machine keeps the run folder, the smoke gate and every decision (docs/cluster.md).
 """
 
 
@@ -53,6 +58,11 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-failed", action="store_true",
                    help="put failed cells back in the queue (after you fixed the cause); measured speeds and "
                         "scored items are kept, so only what failed is redone")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the serving-config groups as tasks on a Ray cluster: ADDRESS is auto (the cluster "
+                        "`ray start` joined this machine to), HOST:6379, ray://HOST:10001, or local (a Ray of this "
+                        "machine alone with [cluster] local_slots slots, 2 by default); bare --ray uses the "
+                        "experiment's [cluster] address (default auto). Needs pip install 'specdeck[cluster]'")
     p.add_argument("--models-dir", type=Path, help="where @models/ paths point")
     p.add_argument("--offline", action="store_true",
                    help="eval frameworks get HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1 (a dataset that is not "
@@ -112,7 +122,15 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
     phases = RealPhases(models_dir=args.models_dir, base_dir=exp.base_dir, offline=offline,
                         experiment=str(exp_path or exp.path))
     try:
-        runner = Runner(exp, run_dir, phases, opts, on_event=printer)
+        if getattr(args, "ray", None) is not None:
+            from console.cluster.ray_backend import start_head
+
+            runner, info = start_head(exp, run_dir, phases, opts, args.ray, offline=offline, on_event=printer)
+            slots = f"{info['resources'].get(info['slot_resource'] or 'GPU', 0):g} " \
+                    f"{info['slot_resource'] or 'GPU'}(s)"
+            print(f"Ray cluster: {info['nodes']} node(s), {slots}")
+        else:
+            runner = Runner(exp, run_dir, phases, opts, on_event=printer)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

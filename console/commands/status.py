@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.cluster.where import node_label, placement
     from console.run.cli_output import cell_table, eval_table
     from console.run.folder import find_run
     from console.run.gpu_busy import run_gpu_busy
@@ -42,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
         print(textwrap.fill(f"caveat: {caveat}", width=110, subsequent_indent="  "))
     print()
     print(cell_table(store))
+    where = {r.cell_id: node_label(placement(store, r.cell_id)) for r in store.cells()}
+    if any(where.values()):
+        print("\nwhere each cell ran (Ray worker: host (IP) and the GPUs or slots it held):")
+        width = max(map(len, where))
+        print("\n".join(f"  {cell:<{width}}  {node or '(not started)'}" for cell, node in where.items()))
     evals = eval_table(store)
     if evals:
         print("\nevals (wall = this attempt, framework start-up included; estimate = what approval showed):")

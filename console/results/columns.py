@@ -83,6 +83,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("serving_args", S, "Server / client settings as run, JSON object (disclosed in reports)."),
     Column("vllm_version", S, "vLLM version that served the cell."),
     Column("device_name", S, "Accelerator name as reported (e.g. `NVIDIA H100 80GB HBM3`, `cpu`)."),
+    Column("node", S, "Where the cell ran on a Ray cluster: host (IP) and the GPUs or slots its worker held; "
+                      "empty for a single-box run."),
     Column("source", S, "specdeck | vllm-bench | lm-eval | inspect | study (typed in from a write-up)."),
     Column("timestamp", S, "When the measurement finished, ISO 8601 UTC."),
     Column("notes", S, "Free-text caveats attached to the row."),

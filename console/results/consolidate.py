@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from console.cluster.where import cell_columns
 from console.errors import SpecdeckError
 from console.redact import redact_env
 from console.results.columns import normalize, read_csv, write_csv
@@ -34,7 +35,7 @@ def _identity(cell: dict[str, Any], run_id: str, meta: dict[str, Any]) -> dict[s
         "context_tokens": cell.get("context_tokens"), "concurrency": cell.get("concurrency"),
         "serving_args": json.dumps({"vllm_args": cell.get("vllm_args", []), "env": redact_env(cell.get("env", {})),
                                     **({"vllm_ref": cell["vllm_ref"]} if cell.get("vllm_ref") else {})}),
-        "vllm_version": meta.get("vllm_version"), "device_name": meta.get("device_name"),
+        "vllm_version": meta.get("vllm_version"), "device_name": meta.get("device_name"), "node": meta.get("node"),
         "source": "specdeck", "notes": "toy model" if cell.get("toy") else None,
     }
 
@@ -123,13 +124,13 @@ def consolidate_run(run_dir: Path) -> pd.DataFrame:
     for cell_id, cell in cells.items():
         if cell_id not in known:
             continue  # not part of this run's selection
-        base = _identity(cell, folder.name, meta)
+        base = _identity(cell, folder.name, {**meta, **cell_columns(store, cell_id)})
         docs = store.documents(cell_id)
         rows += _speed_rows(base, docs) + _determinism_rows(base, docs) + _niah_rows(base, docs)
     for cell_id, bench_id, stage, r in store.eval_results():
         if cell_id not in cells:
             continue
-        base = _identity(cells[cell_id], folder.name, meta)
+        base = _identity(cells[cell_id], folder.name, {**meta, **cell_columns(store, cell_id)})
         rows.append({**base, "measurement": "accuracy" if stage == "full" else "smoke", "benchmark": bench_id,
                      "framework": r.get("framework") or frameworks.get(bench_id), "n": r.get("n"),
                      "score": r.get("score"), "stderr": r.get("stderr"), "blanks": r.get("blanks"),

@@ -160,3 +160,55 @@ def test_a_worker_killed_mid_phase_is_retried_with_nothing_redone_and_no_orphan(
         for pid in pids:
             if _alive(pid):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def stand_in_worker(job, inbox) -> dict:
+    """`worker_task` with the runner tests' stand-in phases and servers; attempt "m.bf16.ar#1" dies (os._exit,
+    as a SIGKILL or an OOM kill would end it) right after the head received its 9th scored item."""
+    import ray
+
+    from console.cluster.worker import run_group
+    from tests.unit.test_runner import FakeAdapter, FakePhases, FakePool
+
+    items = [0]
+
+    def ship(d: dict) -> None:
+        ray.get(inbox.put.remote(d))
+        if d.get("kind") == "eval_item":
+            items[0] += 1
+            if job.attempt == "m.bf16.ar#1" and items[0] == 9:
+                os._exit(1)
+
+    return run_group(job, ship, lambda: list(ray.get(inbox.decisions_for.remote(job.attempt))),
+                     FakePhases(FakeAdapter("right")), FakePool())
+
+
+def test_the_head_on_ray_resubmits_a_worker_that_died_and_keeps_what_it_shipped(local_ray, write_toml, tmp_path):
+    """The executor on a real local Ray: two groups on two slots; the ar group's worker process dies mid full run
+    (Ray reports WorkerCrashedError), the head re-submits it with the facts it holds, and the run ends with every
+    item committed once."""
+    from console.cluster.executor import ClusterRunner
+    from console.cluster.ray_backend import RayBackend
+    from console.cluster.worker import GroupJob
+    from console.experiment.loader import load_experiment
+    from console.run.runner import RunOptions
+    from console.run.store import Store
+    from tests.unit.test_runner import EXP, FakeAdapter, FakePhases
+
+    exp = load_experiment(write_toml(EXP))
+    job = GroupJob(run_id="", attempt="", experiment_text=exp.path.read_text(), origin_dir=str(exp.base_dir),
+                   cell_ids=(), facts={}, work_dir=str(tmp_path / "workers"))
+    events: list = []
+    head = ClusterRunner(exp, tmp_path / "run", FakePhases(FakeAdapter("right")),
+                         RunOptions(poll_s=0.05, yes_after_smoke=True, approval_window_s=60.0),
+                         RayBackend(stand_in_worker), policy=RayPolicy(slot_resource=GPU_SLOT, num_cpus=0),
+                         job=job, on_event=events.append)
+    states = head.run()
+    assert set(states.values()) == {"done"}, states
+    died = [e.detail for e in events if getattr(e, "phase", "") == "cluster" and "died" in e.detail]
+    assert len(died) == 1 and "m.bf16.ar#1 died (WorkerCrashedError" in died[0], died
+    store = Store(tmp_path / "run" / "state.sqlite")
+    for cell in ("m.bf16.ar.short.c1", "m.bf16.dm.short.c1"):
+        ids = [i["item_id"] for i in store.items(cell, "mcq", "full")]
+        assert sorted(ids) == sorted({f"q{i}" for i in range(12)}), ids  # all 12, once each
+    assert store.documents("m.bf16.ar.short.c1")["placement"]["where"]["attempt"] == "m.bf16.ar#2"
