@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +61,17 @@ def _label(row: pd.Series, *cols: str) -> str:
     return " · ".join(parts)
 
 
-def _bars(table: pd.DataFrame, column: str) -> tuple[pd.DataFrame, Any, Any, list[int]] | None:
-    """A horizontal bar chart's start: the rows of `table` with `column` set (at most MAX_BARS), a figure sized
-    for them, its axes and each row's y (the first row on top); None when no row has `column`."""
+def _bar_chart(table: pd.DataFrame, column: str, path: Path,
+               draw: Callable[[pd.DataFrame, Any, list[int]], None]) -> Path | None:
+    """A horizontal bar chart of the rows of `table` with `column` set (at most MAX_BARS): `draw(rows, ax, y)`
+    draws them at y (the first row on top) on a figure sized for them, saved to `path`; None when no row has
+    `column`."""
     rows = table[table[column].notna()].head(MAX_BARS)
     if rows.empty:
         return None
     fig = _figure(len(rows))
-    return rows, fig, fig.add_subplot(), list(range(len(rows)))[::-1]
+    draw(rows, fig.add_subplot(), list(range(len(rows)))[::-1])
+    return _save(fig, path)
 
 
 def _cell_ticks(ax: Any, y: list[int], rows: pd.DataFrame) -> None:
@@ -76,39 +80,37 @@ def _cell_ticks(ax: Any, y: list[int], rows: pd.DataFrame) -> None:
 
 def plot_tok_s(speed: pd.DataFrame, path: Path) -> Path | None:
     """Horizontal bars of median tok/s per cell × context × concurrency, whiskers at min/max repeats."""
-    bars = _bars(speed, "tok_s_median")
-    if bars is None:
-        return None
-    rows, fig, ax, y = bars
-    med = rows["tok_s_median"].astype(float)
-    lo = (med - rows["tok_s_min"].astype(float).fillna(med)).clip(lower=0).to_numpy()
-    hi = (rows["tok_s_max"].astype(float).fillna(med) - med).clip(lower=0).to_numpy()
-    ax.barh(y, med.to_numpy(), xerr=[lo, hi], color=[_color(t) for t in rows["technique"]], capsize=2)
-    _cell_ticks(ax, y, rows)
-    ax.set_xlabel("output tok/s (median; whiskers min–max)")
-    ax.set_title("Throughput by cell")
-    if rows["tok_s_source"].eq("streaming-import").fillna(False).any():
-        ax.text(0.99, 0.01, "includes tok/s from a streaming client import", transform=ax.transAxes,
-                ha="right", va="bottom", fontsize=7, color="#a00")
-    return _save(fig, path)
+
+    def draw(rows: pd.DataFrame, ax: Any, y: list[int]) -> None:
+        med = rows["tok_s_median"].astype(float)
+        lo = (med - rows["tok_s_min"].astype(float).fillna(med)).clip(lower=0).to_numpy()
+        hi = (rows["tok_s_max"].astype(float).fillna(med) - med).clip(lower=0).to_numpy()
+        ax.barh(y, med.to_numpy(), xerr=[lo, hi], color=[_color(t) for t in rows["technique"]], capsize=2)
+        _cell_ticks(ax, y, rows)
+        ax.set_xlabel("output tok/s (median; whiskers min–max)")
+        ax.set_title("Throughput by cell")
+        if rows["tok_s_source"].eq("streaming-import").fillna(False).any():
+            ax.text(0.99, 0.01, "includes tok/s from a streaming client import", transform=ax.transAxes,
+                    ha="right", va="bottom", fontsize=7, color="#a00")
+
+    return _bar_chart(speed, "tok_s_median", path, draw)
 
 
 def plot_speedup(speedups: pd.DataFrame, path: Path) -> Path | None:
     """Speed-up vs AR per cell, with the 1× line; cells with no baseline are left out of the chart."""
-    bars = _bars(speedups, "speedup")
-    if bars is None:
-        return None
-    rows, fig, ax, y = bars
-    vals = rows["speedup"].astype(float).to_numpy()
-    ax.barh(y, vals, color=[_color(t) for t in rows["technique"]])
-    for yi, v in zip(y, vals, strict=True):
-        ax.text(v, yi, f" {v:.2f}×", va="center", fontsize=7)
-    ax.axvline(1.0, color="black", linewidth=0.8)
-    _cell_ticks(ax, y, rows)
-    ax.set_xlabel("speed-up vs the AR baseline (tok/s ratio)")
-    ax.set_title("Speed-up vs AR")
-    ax.set_xlim(0, max(vals.max() * 1.15, 1.2))
-    return _save(fig, path)
+
+    def draw(rows: pd.DataFrame, ax: Any, y: list[int]) -> None:
+        vals = rows["speedup"].astype(float).to_numpy()
+        ax.barh(y, vals, color=[_color(t) for t in rows["technique"]])
+        for yi, v in zip(y, vals, strict=True):
+            ax.text(v, yi, f" {v:.2f}×", va="center", fontsize=7)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        _cell_ticks(ax, y, rows)
+        ax.set_xlabel("speed-up vs the AR baseline (tok/s ratio)")
+        ax.set_title("Speed-up vs AR")
+        ax.set_xlim(0, max(vals.max() * 1.15, 1.2))
+
+    return _bar_chart(speedups, "speedup", path, draw)
 
 
 def plot_acceptance(acceptance: pd.DataFrame, path: Path, limit: int = 12) -> Path | None:
@@ -137,24 +139,23 @@ def plot_acceptance(acceptance: pd.DataFrame, path: Path, limit: int = 12) -> Pa
 
 def plot_accuracy_delta(deltas: pd.DataFrame, path: Path) -> Path | None:
     """Δ accuracy vs AR with ±2·SE_Δ error bars (the within-noise band); cells without SE get a bare dot."""
-    bars = _bars(deltas, "delta")
-    if bars is None:
-        return None
-    rows, fig, ax, y = bars
-    err = (2 * rows["se_delta"].astype(float)).fillna(0).to_numpy()
-    for yi, (_, r), e in zip(y, rows.iterrows(), err, strict=True):
-        inside = r["within_noise"]
-        color = "#7f7f7f" if pd.isna(inside) else ("#2ca02c" if bool(inside) else "#d62728")
-        ax.errorbar([r["delta"]], [yi], xerr=[[e], [e]], fmt="o", color=color, capsize=3, markersize=4)
-    ax.axvline(0, color="black", linewidth=0.8)
-    labels = [f"{r['cell_id']} · {r['benchmark']} · {r['framework'] if pd.notna(r['framework']) else '?'}"
-              for _, r in rows.iterrows()]
-    ax.set_yticks(y, labels, fontsize=7)
-    from matplotlib.lines import Line2D
 
-    ax.set_xlabel("Δ accuracy vs AR (error bars ±2·SE_Δ)")
-    ax.set_title("Accuracy Δ vs AR")
-    ax.legend(handles=[Line2D([], [], marker="o", linestyle="", color=c, label=lab) for c, lab in
-                       (("#2ca02c", "within noise"), ("#d62728", "outside noise"), ("#7f7f7f", "no SE (n unknown)"))],
-              fontsize=7, loc="best")
-    return _save(fig, path)
+    def draw(rows: pd.DataFrame, ax: Any, y: list[int]) -> None:
+        err = (2 * rows["se_delta"].astype(float)).fillna(0).to_numpy()
+        for yi, (_, r), e in zip(y, rows.iterrows(), err, strict=True):
+            inside = r["within_noise"]
+            color = "#7f7f7f" if pd.isna(inside) else ("#2ca02c" if bool(inside) else "#d62728")
+            ax.errorbar([r["delta"]], [yi], xerr=[[e], [e]], fmt="o", color=color, capsize=3, markersize=4)
+        ax.axvline(0, color="black", linewidth=0.8)
+        labels = [f"{r['cell_id']} · {r['benchmark']} · {r['framework'] if pd.notna(r['framework']) else '?'}"
+                  for _, r in rows.iterrows()]
+        ax.set_yticks(y, labels, fontsize=7)
+        from matplotlib.lines import Line2D
+
+        ax.set_xlabel("Δ accuracy vs AR (error bars ±2·SE_Δ)")
+        ax.set_title("Accuracy Δ vs AR")
+        ax.legend(handles=[Line2D([], [], marker="o", linestyle="", color=c, label=lab) for c, lab in
+                           (("#2ca02c", "within noise"), ("#d62728", "outside noise"), ("#7f7f7f", "no SE (n unknown)"))],
+                  fontsize=7, loc="best")
+
+    return _bar_chart(deltas, "delta", path, draw)
