@@ -53,6 +53,8 @@ def head_text(c: CellStatus) -> str:
         nums.append(f"acceptance length {c.acceptance_length:.2f}")
     if nums:
         line += "\n" + " · ".join(nums)
+    if c.node:
+        line += f"\non {c.node}"
     if c.reason:
         line += f"\n[i]{c.reason}[/i]"
     elif c.state is CellState.AWAITING_APPROVAL:

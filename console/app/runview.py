@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.cluster.where import node_label
 from console.events import (
     AcceptanceMeasured,
     ApprovalWindowOpened,
@@ -21,6 +22,7 @@ from console.events import (
     EngineStatsLive,
     Event,
     PhaseProgress,
+    ResultRecorded,
     RunFinished,
     RunStarted,
     ServerStarting,
@@ -109,6 +111,8 @@ class CellStatus:
     throughput: tuple[tuple[float, float], ...] = ()
     activity: tuple[str, ...] = ()
     log_path: str | None = None
+    node: str | None = None
+    """Where the cell ran on a Ray cluster (host, IP, GPUs or slots); None for a single-box run."""
     pending: str | None = None
     """A decision recorded but not yet taken by the runner (approve, reject, cancel, rerun_smoke): it is busy
     with another cell's phase and applies decisions between steps."""
@@ -185,6 +189,7 @@ class _Live:
     log_throughput: tuple[tuple[float, float], ...] = ()
     activity: deque[str] = field(default_factory=lambda: deque(maxlen=ACTIVITY))
     log_path: str | None = None
+    node: str | None = None
 
 
 def _f(x: Any) -> float | None:
@@ -290,6 +295,8 @@ class RunModel:
                 c.throughput.append((e.ts - self.t0, float(e.generation_throughput)))
             case ServerStarting() if e.log_path:
                 c.log_path = str(e.log_path)
+            case ResultRecorded(doc="placement"):
+                c.node = node_label(e.parts.get("where")) or None
 
     def apply_log_stats(self, cell_id: str, throughput: list[tuple[float, float]],
                         live: AcceptanceReading | None) -> None:
@@ -377,7 +384,7 @@ class RunModel:
                 tok_s=tok, tok_s_range=rng, speedup=speedup, final_acceptance=final,
                 live_acceptance=live.live, verdicts=verdicts, eval_cell=eval_cell,
                 throughput=live.log_throughput or tuple(live.throughput), activity=tuple(live.activity),
-                log_path=log_path,
+                log_path=log_path, node=live.node,
                 pending=self.pending.get(cid) if row is not None or self.pending.get(cid) == "start" else None))
         pid = int(self.runner["pid"]) if self.runner else None
         alive = self.runner is not None and runner_alive(self.runner)

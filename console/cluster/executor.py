@@ -135,7 +135,7 @@ class ClusterRunner(Runner):
                           approval_window_s=self.window_s, poll_s=self.opt.poll_s)
             self.backend.submit(job, task_options(task, self.policy, node_id=node))
             self.live[attempt] = Live(group, attempt, time.time())
-            self.emit(PhaseProgress(cell_id=group.cells[0], phase="cluster",
+            self.emit(PhaseProgress(phase="cluster",
                                     detail=f"submitted {attempt} ({'full run' if late else 'measure'}, "
                                            f"{group.gpus} GPU(s){' of ' + group.accelerator if group.accelerator else ''})"))
 
@@ -149,7 +149,7 @@ class ClusterRunner(Runner):
             if failure == "crashed":
                 n = self.crashes[lv.group.key] = self.crashes.get(lv.group.key, 0) + 1
                 left = self.max_retries - n + 1
-                self.emit(PhaseProgress(cell_id=cells[0].id, phase="cluster",
+                self.emit(PhaseProgress(phase="cluster",
                                         detail=f"{attempt} died ({message}); "
                                                + (f"re-submitting ({left} retr{'y' if left == 1 else 'ies'} left)"
                                                   if left > 0 else "no retries left")))

@@ -173,8 +173,9 @@ def run_group(job: GroupJob, ship: Ship, fetch_decisions: Callable[[], list[dict
     for cell_id in job.cell_ids:
         runner.emit(ResultRecorded(cell_id=cell_id, doc=PLACEMENT_DOC, parts={"where": here}))
     slots = ", ".join(f"{k} {v:g}" for k, v in here.get("resources", {}).items()) or "no GPU"
-    runner.emit(PhaseProgress(cell_id=job.cell_ids[0], phase="placement",
-                              detail=f"{job.attempt} on {here['host']} ({here.get('node_ip', 'local')}, {slots})"))
+    runner.emit(PhaseProgress(phase="placement",  # the run's log, not a cell's progress
+                              detail=f"{job.attempt} ({', '.join(job.cell_ids)}) on {here['host']} "
+                                     f"({here.get('node_ip', 'local')}, {slots})"))
     states = runner.run()  # a worker that dies ships no files: its logs stay on its node
     ship(pack(scratch, job.cell_ids))
     runner.store.close()

@@ -135,6 +135,15 @@ def test_the_head_holds_what_a_local_run_holds_plus_where_each_group_ran(exp, tm
     for kind in ("cell_state", "eval_item", "eval_result", "smoke_verdict", "approval_requested", "server_busy"):
         assert ray_kinds[kind] == local_kinds[kind], kind
     assert ray_kinds["run_started"] == ray_kinds["run_finished"] == 1
+    # the console reads the run folder and names each cell's node in the cell view's head
+    from console.app.cellview import head_text
+    from console.app.runview import CellInfo, RunModel
+    from console.app.watcher import RunWatcher
+
+    watcher = RunWatcher(tmp_path / "ray", RunModel([CellInfo.from_cell(c) for c in exp.cells], run_dir=tmp_path / "ray"))
+    snap, _ = watcher.poll(force=True)
+    watcher.close()
+    assert snap is not None and all(c.node and f"on {c.node}" in head_text(c) for c in snap.cells)
     # the workers' cell folders came back: the run folder has a single-box run's layout
     layout = [{p.relative_to(d) for p in (d / "cells").rglob("*")} for d in (tmp_path / "local", tmp_path / "ray")]
     assert layout[0] and layout[0] == layout[1]
