@@ -67,7 +67,8 @@ async def test_workflow_select_start_watch_approve_results(tmp_path) -> None:
 
         await pilot.press("y")
         assert isinstance(app.screen, ApprovalDialog)
-        assert "cost: < 0.01 GPU-h" in screen_text(app) and "toy-mcq: passed" in screen_text(app)
+        assert "cost of every undecided benchmark: < 0.01 GPU-h" in screen_text(app)
+        assert "toy-mcq: smoke passed" in screen_text(app)
         assert "step 1 of 2 · review" in screen_text(app)
         await pilot.press("y")
         assert "step 2 of 2 · confirm" in screen_text(app) and "2/2 Confirm" in screen_text(app)
