@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
 
 from console.app.messages import ConsoleSettings, OpenExperiment, OpenRun
 from widgets.experiment_list import ExperimentList, PickerEntry
@@ -43,16 +44,31 @@ def with_preflight(entry: PickerEntry) -> PickerEntry:
 
     if entry.kind != "experiment" or entry.problems or not entry.key:
         return entry
+    return replace(entry, detail=f"{entry.detail} · {preflight_verdict(Path(entry.key))}")
+
+
+_VERDICTS: dict[tuple[str, int], str] = {}
+"""(experiment file, its mtime) → the picker's preflight verdict: a rescan does not check an unchanged file again."""
+
+
+def preflight_verdict(path: Path) -> str:
     from console.experiment.loader import load_experiment
     from console.preflight.run import preflight
 
     try:
-        report = preflight(load_experiment(Path(entry.key)), network=False)
+        key = (str(path.resolve()), path.stat().st_mtime_ns)
+    except OSError as exc:
+        return f"preflight could not run: {exc}"
+    if key in _VERDICTS:
+        return _VERDICTS[key]
+    try:
+        report = preflight(load_experiment(path), network=False)
     except Exception as exc:  # noqa: BLE001 - the picker shows it, the operator runs preflight by hand
-        return replace(entry, detail=f"{entry.detail} · preflight could not run: {exc}")
+        return f"preflight could not run: {exc}"
     failed = report.counts()["fail"]
-    verdict = f"preflight: {failed} ✗ (specdeck preflight {Path(entry.key).name})" if failed else "preflight ✓"
-    return replace(entry, detail=f"{entry.detail} · {verdict}")
+    verdict = f"preflight: {failed} ✗ (specdeck preflight {path.name})" if failed else "preflight ✓"
+    _VERDICTS[key] = verdict
+    return verdict
 
 
 def run_summary(run_dir: Path) -> str:
@@ -98,11 +114,13 @@ class PickerScreen(Screen[None]):
         yield ExperimentList(id="picker")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.action_rescan()
-
     def on_screen_resume(self) -> None:
-        self.action_rescan()
+        """Scanned each time the picker comes on top (its first showing included: Textual sends ScreenResume
+        when a screen is pushed), never while another screen hides it — a console opened on an experiment
+        or a run pushes the matrix over it at once, and the preflight of every experiment under
+        experiments/ (tens of seconds of CPU for the study files) would compete with everything else."""
+        if self.is_current:
+            self.action_rescan()
 
     def _folders(self) -> tuple[Path, Path]:
         from console.examples import experiments_dir
@@ -119,10 +137,18 @@ class PickerScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
     def _scan(self, exp_dir: Path, root: Path) -> None:
+        worker = get_current_worker()
         entries = experiment_entries(exp_dir) + run_entries(root)
         self.app.call_from_thread(self._fill, entries)
-        checked = [with_preflight(e) for e in entries]  # slower: shown when ready
+        checked = []
+        for entry in entries:  # slower: shown when ready; given up as soon as the picker is left
+            if worker.is_cancelled or not self.is_current:
+                return
+            checked.append(with_preflight(entry))
         self.app.call_from_thread(self._fill, checked)
+
+    def on_screen_suspend(self) -> None:
+        self.workers.cancel_group(self, "scan")
 
     def _fill(self, entries: list[PickerEntry]) -> None:
         lst = self.query_one(ExperimentList)

@@ -45,3 +45,31 @@ def test_picker_appends_the_preflight_verdict(tmp_path):
     checked = with_preflight(entry)
     assert "preflight:" in checked.detail and "✗" in checked.detail and "specdeck preflight tuidemo.toml" in checked.detail
     assert checked.problems == ()  # preflight problems never block opening the experiment
+
+
+async def test_the_picker_checks_experiments_only_when_shown_and_once(tmp_path, monkeypatch):
+    """Opened on an experiment, the console pushes the matrix over the picker at once: the picker must not run
+    `specdeck preflight` on every experiment underneath (it used to, twice, competing with everything else
+    for the CPU: the Pilot tests' time-outs on a loaded box). Shown, it checks each experiment once."""
+    import inspect
+
+    import console.preflight.run as run
+
+    real, by_picker = run.preflight, []
+
+    def counted(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        if any(f.filename.endswith("picker.py") for f in inspect.stack()):
+            by_picker.append(a[0].spec.experiment.name)
+        return real(*a, **k)
+
+    monkeypatch.setattr(run, "preflight", counted)
+    exp = write_experiment(tmp_path / "experiments")
+    app = SpecdeckApp(exp, experiments_dir=exp.parent, runs_root=tmp_path / "runs", launcher=InProcessLauncher())
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: "✗ preflight" in screen_text(app), what="the open experiment's preflight")
+        await pilot.pause(0.5)
+        assert by_picker == []  # hidden under the matrix: nothing checked
+        await pilot.press("escape")  # back to the picker
+        await wait_for(pilot, lambda: "preflight: " in screen_text(app), what="the picker's verdict")
+        await pilot.pause(0.5)
+        assert by_picker == ["tuidemo"]
