@@ -123,7 +123,13 @@ class ClusterRunner(Runner):
     def submit_ready(self) -> None:
         running = {lv.group.key for lv in self.live.values()}
         for group in self.groups():
-            if group.key in running or not self.group_has_work(group):
+            if group.key in running:
+                continue
+            for cell in self.cells:  # asking needs no server: a resumed head asks itself, as a local runner does
+                if cell.id in group.cells and self.store.cell(cell.id).state is S.SMOKE_PASSED \
+                        and self.opt.until == "full":
+                    self.request_approval(cell)
+            if not self.group_has_work(group):
                 continue
             n = self.submitted[group.key] = self.submitted.get(group.key, 0) + 1
             attempt = f"{group.label}#{n}"

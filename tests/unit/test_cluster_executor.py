@@ -230,3 +230,20 @@ def test_a_worker_maps_head_paths_to_its_node() -> None:
     assert map_path("/home/me/models/tiny", table) == "/mnt/models/tiny"
     assert map_path("/home/me/exp", table) == "/srv/me/exp"
     assert map_path("/home/meg/x", table) == "/home/meg/x" and map_path(None, table) is None
+
+
+def test_a_resumed_head_continues_on_new_workers_from_its_store(exp, tmp_path) -> None:
+    """`specdeck resume RUN --ray`: a new head on the same run folder hands each group's facts to new workers;
+    what the first head holds (speeds, smoke items) is not measured again."""
+    adapter = FakeAdapter("right")
+    first = ThreadBackend(adapter)
+    assert set(head(exp, tmp_path / "ray", first, tmp_path, until="smoke").run().values()) == {"smoke_passed", "done"}
+    assert adapter.calls == 2 * 5
+    second = ThreadBackend(adapter)
+    states = head(exp, tmp_path / "ray", second, tmp_path, yes_after_smoke=True, approval_window_s=30.0).run()
+    assert set(states.values()) == {"done"}
+    assert adapter.calls == 2 * (5 + 12)  # the full runs only: no smoke item scored twice
+    assert all(any(e["kind"] == "speed_result" for e in j.facts["events"]) for j in second.jobs)
+    # the head asked for the approvals itself (no server needed): one full-run task per group, one start each
+    assert sorted(j.attempt for j in second.jobs) == ["m.bf16.ar#1", "m.bf16.dm#1"]
+    assert all(p.starts == 1 for p in second.pools.values())
