@@ -60,11 +60,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(pairs: list[str]) -> dict[str, Any]:
+    from console.results.import_common import ImportFormatError
+
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set expects COLUMN=VALUE (got {pair!r})")
+            raise ImportFormatError(f"--set expects COLUMN=VALUE (got {pair!r})", "write --set COLUMN=VALUE")
         out[key.strip()] = value
     return out
 

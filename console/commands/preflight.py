@@ -71,11 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if not cells:
         print(f"no cell matches {args.cells!r}; `specdeck validate {args.experiment}` lists them", file=sys.stderr)
         return 2
-    try:
-        bandwidth = dict(parse_bandwidth_arg(b) for b in args.bandwidth)
-    except ValueError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    bandwidth = dict(parse_bandwidth_arg(b) for b in args.bandwidth)
     report = preflight(exp, cells=cells, hub=Hub(), network=not args.no_network, bandwidth=bandwidth or None,
                        models_dir=Path(args.models_dir).expanduser() if args.models_dir else None)
     if args.json:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from console.errors import SpecdeckError
 from console.results.columns import eq, normalize
 
 if sys.version_info >= (3, 11):
@@ -66,17 +67,23 @@ def bandwidth_table(overrides: Mapping[str, float] | str | Path | None = None) -
     return table
 
 
+class BandwidthArgError(SpecdeckError, ValueError):
+    """A `--bandwidth` value that is not `DEVICE=TB/s`."""
+
+    fix = "write --bandwidth DEVICE=TB/s with a positive number, e.g. --bandwidth 'H100 PCIe=2.0'"
+
+
 def parse_bandwidth_arg(text: str) -> tuple[str, float]:
     """`DEVICE=TB/s` from the command line, e.g. `H100 PCIe=2.0` or `cpu=0.05`."""
     name, sep, value = text.rpartition("=")
     if not sep or not name.strip():
-        raise ValueError(f"--bandwidth expects DEVICE=TB/s, e.g. 'H100 PCIe=2.0' (got {text!r})")
+        raise BandwidthArgError(f"--bandwidth expects DEVICE=TB/s (got {text!r})")
     try:
         tbps = float(value)
     except ValueError:
-        raise ValueError(f"--bandwidth {text!r}: {value!r} is not a number of TB/s") from None
+        raise BandwidthArgError(f"--bandwidth {text!r}: {value!r} is not a number of TB/s") from None
     if tbps <= 0:
-        raise ValueError(f"--bandwidth {text!r}: TB/s must be > 0")
+        raise BandwidthArgError(f"--bandwidth {text!r}: TB/s must be > 0")
     return name.strip(), tbps
 
 

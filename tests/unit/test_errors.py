@@ -40,6 +40,8 @@ def test_a_reader_that_leaves_the_pipe_ends_the_command_quietly_with_sigpipes_co
     (["status", "{tmp}/no-such-run"], "no run ", 2),
     (["serve", str(DEMO), "--cell", "tiny.bf16.draft-k9.short.c1"], "no cell ", 2),
     (["tui", "{tmp}/bad.toml"], "{tmp}/bad.toml:2: experiment.name: ", 1),
+    (["preflight", str(DEMO), "--bandwidth", "H100"], "--bandwidth expects DEVICE=TB/s", 2),
+    (["import", "vllm-bench", "{tmp}/none.json", "--out", "{tmp}/m.csv", "--set", "x"], "--set expects", 2),
 ])
 def test_main_prints_message_and_fix_once_and_exits_with_the_errors_code(argv, says, code, capsys, tmp_path) -> None:
     (tmp_path / "bad.toml").write_text("[experiment]\nname = 3\n")
