@@ -103,6 +103,7 @@ def gpu_hours(h: float) -> str:
 
 
 def clock(seconds: float) -> str:
+    """'4:12' (minutes:seconds) for a countdown; the header and the dialog both read it."""
     m, s = divmod(int(seconds + 0.999), 60)  # rounded up: '0:01' until the last second has passed
     return f"{m}:{s:02d}"
 
@@ -187,7 +188,8 @@ class ApprovalDialog(ModalScreen[ApprovalResult | None]):
         self.request = request
         self.clock = clock
         self.stage = "review"
-        self.cursor = 0
+        self.cursor = next((i for i, b in enumerate(request.benches) if not b.decided), 0)
+        """The picked benchmark (first the first undecided one)."""
         self.marks: dict[str, str] = {}
         """bench_id → approve | reject, for the undecided benchmarks the operator marked."""
         self.all_at_once: str | None = None

@@ -54,7 +54,7 @@ def window_clock(app: SpecdeckApp, cell_id: str) -> WindowClock | None:
     restart = gpu.startup_s / sum(gpu.starts.values()) if gpu is not None and gpu.starts else None
     for w in snap.windows:
         if w.cell_id == cell_id:
-            return WindowClock(w.left(), w.serving_key, snap.runner_alive, restart)
+            return WindowClock(w.left(), w.config, snap.runner_alive, restart)
     return WindowClock(None, "", snap.runner_alive, restart)
 
 

@@ -22,6 +22,7 @@ from console.app.messages import (
 )
 from console.app.runview import CellStatus, RunSnapshot
 from console.run.states import TERMINAL, CellState
+from widgets.approval_dialog import clock
 from widgets.cell_matrix import CellMatrix, CellRow
 
 
@@ -63,10 +64,6 @@ def to_row(c: CellStatus, preflight: tuple[str, ...] = ()) -> CellRow:
                    preflight="fail" if any(p.startswith("✗") for p in preflight) else "")
 
 
-def clock(seconds: float) -> str:
-    """'14:05' (minutes:seconds) for a countdown."""
-    m, sec = divmod(int(seconds), 60)
-    return f"{m}:{sec:02d}"
 
 
 def runner_text(snap: RunSnapshot, launching: bool, now: float | None = None) -> str:
@@ -80,8 +77,7 @@ def runner_text(snap: RunSnapshot, launching: bool, now: float | None = None) ->
             return f"[green]{who} working: {busy[0].cell_id} {busy[0].state.value}[/]"
         if snap.windows:
             w = snap.windows[0]
-            cfg = w.cell_id.rsplit(".", 2)[0]
-            return (f"[green]{who}[/] [b yellow]keeps the {cfg} server warm for your approval: "
+            return (f"[green]{who}[/] [b yellow]keeps the {w.config} server warm for your approval: "
                     f"{clock(w.left(now))} left[/]")
         if any(c.in_run and c.state is CellState.AWAITING_APPROVAL for c in snap.cells):
             return f"[green]{who} waiting for your decisions[/]"

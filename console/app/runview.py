@@ -174,6 +174,12 @@ class ApprovalWindow:
     cell_id: str
     until: float
 
+    @property
+    def config(self) -> str:
+        """The serving config as the operator reads it: the cell id without context and concurrency
+        (`tiny.bf16.ar`; the serving key itself is a hash)."""
+        return self.cell_id.rsplit(".", 2)[0]
+
     def left(self, now: float | None = None) -> float:
         return max(0.0, self.until - (time.time() if now is None else now))
 

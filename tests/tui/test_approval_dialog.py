@@ -80,6 +80,7 @@ async def test_one_benchmark_now_the_rest_later_and_approve_all_is_one_key(tmp_p
         await wait_for(pilot, lambda: state_of(app, AR1) == "awaiting_approval", what="the cell waiting for toy-mcq")
         await pilot.press("y")
         assert "✓ approved   toy-b" in screen_text(app) and "already approved by" in screen_text(app)
+        assert "▶ · undecided  toy-mcq" in screen_text(app)  # the cursor starts on what is left to decide
         await pilot.press("y", "y")  # approve all (what is left), confirm
         await wait_for(pilot, lambda: state_of(app, AR1) == "done", what="toy-mcq's full run")
         launcher.join()
@@ -102,6 +103,7 @@ async def test_the_countdown_ticks_while_the_dialog_is_open(tmp_path) -> None:
         window = str(app.screen.query_one("#ad-window").render())
         first = re.search(r"(\d+):(\d\d) left", window)
         assert first and "At 0:00 it stops the server" in window, window
+        assert "keeps the tiny.bf16.ar server warm" in window  # the config by name, not its serving-key hash
         await wait_for(pilot, lambda: re.search(r"(\d+):(\d\d) left", str(app.screen.query_one("#ad-window").render()))
                        .group(0) != first.group(0), timeout=10, what="the countdown to move")
         await pilot.press("escape")
