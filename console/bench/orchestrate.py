@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -89,20 +88,6 @@ def model_key(cell: Cell) -> str:
     return f"{cell.model.id}.{cell.model.precision}"
 
 
-def write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str, allow_nan=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def merge_json(path: Path, updates: dict[str, Any]) -> None:
-    """Add keys to a cell's JSON file (phases write their own parts of speed.json / acceptance.json)."""
-    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    data.update(updates)
-    write_json(path, data)
-
-
 def plan_groups(cells: Sequence[Cell]) -> list[list[Cell]]:
     """Cells grouped by serving key, models in order, AR groups first within a model."""
     groups: dict[str, list[Cell]] = {}
@@ -159,10 +144,9 @@ class BenchRunner:
         self.emit_cb(event)
 
     def record(self, cell: Cell, doc: str, parts: dict[str, Any]) -> None:
-        """A part of the cell's result document: the event carries it to the store (the run's truth); the
-        cell folder's `<doc>.json` is its export for people (read by nothing)."""
+        """A part of the cell's result document: the event carries it to the run's store, whose sink also
+        exports the document as `cells/<cell>/<doc>.json` for people (read by nothing)."""
         self.emit(ResultRecorded(cell_id=cell.id, doc=doc, parts=parts))
-        merge_json(self.cell_dir(cell) / f"{doc}.json", parts)
 
     def cell_dir(self, cell: Cell) -> Path:
         path = self.run_dir / "cells" / cell.id
@@ -206,8 +190,7 @@ class BenchRunner:
 
     def fail(self, cells: Sequence[Cell], phase: str, reason: str, fix: str = "") -> None:
         for c in cells:
-            self.emit(PhaseFailed(cell_id=c.id, phase=phase, reason=reason, fix=fix))
-            merge_json(self.cell_dir(c) / "failures.json", {phase: {"reason": reason, "fix": fix}})
+            self.emit(PhaseFailed(cell_id=c.id, phase=phase, reason=reason, fix=fix))  # → failures.json
 
     async def run_group(self, group: list[Cell], selected: set[str]) -> None:
         first = group[0]
@@ -277,7 +260,7 @@ class BenchRunner:
                                      check_log=self.opt.log_interval_s is not None,
                                      prompt_tokens_counted=counted)
         detail = result.to_dict()
-        merge_json(self.cell_dir(cell) / "speed.json", {"summary": detail.pop("summary")})  # it travels as SpeedMeasured
+        del detail["summary"]  # the summary travels as the SpeedMeasured measure_speed emitted
         self.record(cell, "speed", detail)
         self.record(cell, "acceptance", result.acceptance_dict())
 

@@ -16,6 +16,8 @@ So the store is the truth and `events.jsonl` is its projection, complete after a
 another box, shipped as its dict, is applied by `EventSink.apply(Event.from_dict(d))` exactly as a local emit
 (tests/unit/test_event_sink.py runs a phase, ships its events as dicts into a fresh run folder and compares).
 Only this module (and the store's own direct-write helpers, for tests) calls `console/run/facts.py`.
+A result document an event changes is also exported, after the commit, to `cells/<cell>/<doc>.json` for
+people: wherever the events are applied, the exports follow; nothing reads them back.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from console.events import (
-    AcceptanceMeasured,
     ApprovalDecided,
     CellsRegistered,
     CellStateChanged,
@@ -88,7 +89,8 @@ def _run_started(c: sqlite3.Connection, e: RunStarted) -> None:
 
 
 def _cells_registered(c: sqlite3.Connection, e: CellsRegistered) -> None:
-    facts.add_cells(c, [(d["cell_id"], d.get("serving_key"), dict(d.get("info") or {})) for d in e.cells], e.ts)
+    facts.add_cells(c, [(str(d["cell_id"]), str(d.get("serving_key") or ""), dict(d.get("info") or {}))
+                        for d in e.cells], e.ts)
 
 
 def _state_changed(c: sqlite3.Connection, e: CellStateChanged) -> None:
@@ -143,8 +145,20 @@ APPLY: dict[type[Event], Apply] = {
     SpeedMeasured: _speed, ResultRecorded: _result, PhaseFailed: _phase_failed,
 }
 """What each event changes in the store's tables; every other event (progress, server life, live engine
-statistics, AcceptanceMeasured's per-interval figures …) is recorded in `events` and the log only."""
-_ = AcceptanceMeasured  # live only: the acceptance a cell keeps travels in ResultRecorded("acceptance")
+statistics, AcceptanceMeasured's per-interval figures: the acceptance a cell keeps travels in
+ResultRecorded("acceptance") …) is recorded in `events` and the log only."""
+
+
+def exported_doc(event: Event) -> str | None:
+    """The result document an event changes (exported as `cells/<cell>/<doc>.json`), if any."""
+    match event:
+        case ResultRecorded():
+            return event.doc
+        case PhaseFailed():
+            return "failures"
+        case SpeedMeasured() if event.scope == "point":
+            return "speed"
+    return None
 
 
 class EventSink:
@@ -153,11 +167,13 @@ class EventSink:
 
     One sink per run folder and process; safe to share between the threads of that process."""
 
-    def __init__(self, folder: RunFolder | Path | str, store: Store | None = None) -> None:
+    def __init__(self, folder: RunFolder | Path | str, store: Store | None = None, *, export: bool = True) -> None:
+        """`export`: also write each changed result document to `cells/<cell>/<doc>.json` (for people)."""
         self.folder = RunFolder(folder)
         self.store = store if store is not None else self.folder.open_store()
         self.log_path = self.folder.events_path
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.export = export
         self._lock = threading.Lock()
         self._logged = 0
         """The last seq known to be in events.jsonl."""
@@ -182,12 +198,24 @@ class EventSink:
                 if handler is not None:
                     handler(c, event)
             self._catch_up()
+            doc = exported_doc(event) if self.export and event.cell_id else None
+            if doc is not None:
+                self._export(str(event.cell_id), doc)
         return seq
 
     __call__ = apply
 
     def close(self) -> None:
         self.store.close()
+
+    def _export(self, cell_id: str, doc: str) -> None:
+        """Rewrite `cells/<cell>/<doc>.json` from the store (atomically: a reader never sees half a file)."""
+        data = self.store.documents(cell_id).get(doc)
+        path = self.folder.cell_dir(cell_id) / f"{doc}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.replace(path)
 
     def _catch_up(self) -> None:
         """Append to events.jsonl every recorded event after the last one it holds, in seq order."""

@@ -4,12 +4,14 @@ as a local emit; a crash between the store's commit and events.jsonl loses and d
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from console.bench.orchestrate import BenchOptions, BenchRunner
+from console.bench.summary import load_cell_results
 from console.events import CellsRegistered, CellStateChanged, EvalItemDone, Event, PhaseProgress
 from console.experiment.loader import load_experiment
 from console.run.eventlog import read_events
@@ -75,6 +77,15 @@ async def test_a_bench_phases_events_shipped_as_dicts_rebuild_the_same_results(f
     assert local["measurements"]  # the speed summaries
     for table in FACT_TABLES:
         assert remote[table] == local[table], table
+    # The bench's tables read the store, never the exports: without cells/ they are the same, and the head's
+    # folder (which only ever saw events) has the same results and exports of its own.
+    data = load_cell_results(tmp_path / "local", bench.cells)
+    assert data["tiny.bf16.ar.short.c1"]["speed"]["summary"]["tok_s"] > 0
+    shutil.rmtree(tmp_path / "local" / "cells")
+    assert load_cell_results(tmp_path / "local", bench.cells) == data
+    assert load_cell_results(tmp_path / "remote", bench.cells) == data
+    export = tmp_path / "remote" / "cells" / "tiny.bf16.ar.short.c1" / "speed.json"
+    assert json.loads(export.read_text())["summary"] == data["tiny.bf16.ar.short.c1"]["speed"]["summary"]
 
 
 def _cells(n: int) -> CellsRegistered:
