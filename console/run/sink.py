@@ -149,10 +149,15 @@ statistics, AcceptanceMeasured's per-interval figures: the acceptance a cell kee
 ResultRecorded("acceptance") …) is recorded in `events` and the log only."""
 
 
+EXPORTED_DOCS = ("speed", "acceptance", "determinism", "niah", "latency", "failures")
+"""The result documents exported as `cells/<cell>/<doc>.json` (the bench phases' results; a document of the
+run's own bookkeeping, such as a cluster group's `placement`, stays in the store)."""
+
+
 def exported_doc(event: Event) -> str | None:
-    """The result document an event changes (exported as `cells/<cell>/<doc>.json`), if any."""
+    """The exported result document an event changes, if any."""
     match event:
-        case ResultRecorded():
+        case ResultRecorded() if event.doc in EXPORTED_DOCS:
             return event.doc
         case PhaseFailed():
             return "failures"

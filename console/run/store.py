@@ -251,8 +251,8 @@ class Store(OperatorDecisions):
         for doc, key, data in self.db.execute("SELECT doc, key, data FROM results WHERE cell_id = ? ORDER BY ts",
                                               (cell_id,)):
             docs.setdefault(doc, {})[key] = json.loads(data)
-        for _cell, _kind, key, data in self.measurements(cell_id, "speed"):
-            docs.setdefault("speed", {})[key] = data
+        for _cell, _kind, _key, data in self.measurements(cell_id, "speed"):  # the newest speed row is the summary
+            docs.setdefault("speed", {})["summary"] = data
         return docs
 
     @reads("items")

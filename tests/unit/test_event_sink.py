@@ -12,7 +12,14 @@ import pytest
 
 from console.bench.orchestrate import BenchOptions, BenchRunner
 from console.bench.summary import load_cell_results
-from console.events import CellsRegistered, CellStateChanged, EvalItemDone, Event, PhaseProgress
+from console.events import (
+    CellsRegistered,
+    CellStateChanged,
+    EvalItemDone,
+    Event,
+    PhaseProgress,
+    SpeedMeasured,
+)
 from console.experiment.loader import load_experiment
 from console.run.eventlog import read_events
 from console.run.runner import Runner, RunOptions
@@ -152,3 +159,32 @@ def test_a_line_complete_but_for_its_newline_is_kept_once(tmp_path: Path) -> Non
     path.write_bytes(path.read_bytes().rstrip(b"\n"))  # the crash hit between the line and its newline
     EventSink(run).apply(PhaseProgress(run_id="r", phase="x"))
     assert [json.loads(x)["seq"] for x in path.read_text().splitlines()] == [1, 2]
+
+
+async def test_the_runners_speed_result_is_the_speedmeasured_it_emits(fake_vllm: FakeVllm,  # noqa: F811
+                                                                       tmp_path: Path) -> None:
+    """run/phases.py reads nothing back: the summary the store keeps is the one its SpeedMeasured carried."""
+    import asyncio
+
+    from console.run.phases import RealPhases
+    from console.run.runner import RunContext
+    from console.run.sink import speed_summary
+    from console.serve.server import Server
+
+    exp = load_experiment(DEMO)
+    cell = exp.cell("tiny.bf16.draft-exact-k4.short.c1")
+    FakePool(fake_vllm).acquire(cell)  # a speculative fake with acceptance length 5
+    sink = EventSink(tmp_path / "run", export=False)
+    seen: list[Event] = []
+
+    def emit(e: Event) -> None:
+        sink.apply(e)
+        seen.append(e)
+
+    rc = RunContext(tmp_path / "run", "run", exp, sink.store, emit)
+    await asyncio.to_thread(RealPhases().speed, rc, cell, Server(fake_vllm.url, None, fake_vllm.log_path))
+    [point] = [e for e in seen if isinstance(e, SpeedMeasured) and e.scope == "point"]
+    [(_, _, _, summary)] = sink.store.measurements(cell.id, "speed")
+    assert summary == speed_summary(point)
+    assert summary["tok_s"] > 0 and summary["acceptance_length"] == pytest.approx(5.0) and summary["repeats"] >= 1
+    assert not (tmp_path / "run" / "cells" / cell.id / "speed.json").exists()  # no export asked for, none read
