@@ -2,7 +2,7 @@
 
 For each noise level this builds a drafter (tiny-target's weights + Gaussian noise of level × each tensor's
 std) into a cache dir, starts (against the demo's target, ``wide-target``: tiny-target widened, the same function
-at a 202 M-parameter cost; ``--target tiny`` serves tiny-target itself) ``python -m vllm.entrypoints.openai.api_server`` with the draft_model speculative
+at a 68 M-parameter cost; ``--target tiny`` serves tiny-target itself) ``python -m vllm.entrypoints.openai.api_server`` with the draft_model speculative
 config in its own process group, sends a few non-streaming completions (c=1, ``ignore_eos``, fixed
 ``max_tokens``, prompts from the shipped corpus), diffs the ``/metrics`` spec-decode counters around them and
 prints mean acceptance length, per-position acceptance and tok/s. One server at a time; each is stopped
@@ -92,6 +92,7 @@ def vllm_server(
     spec_extra: dict[str, object] | None = None,
     max_num_batched_tokens: int | None = None,
     dtype: str = "bfloat16",
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, float]]:
     """Start vLLM in its own session, wait for /health, yield (base url, start-up seconds), always stop it."""
     port = free_port()
@@ -102,6 +103,7 @@ def vllm_server(
     ]  # fmt: skip
     if max_num_batched_tokens:
         argv += ["--max-num-batched-tokens", str(max_num_batched_tokens)]
+    argv += list(extra_args)
     if draft is not None:
         spec = {"method": "draft_model", "model": str(draft), "num_speculative_tokens": k} | (
             spec_extra or {}
@@ -250,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", default=None,
                     help="served dtype (default: float32 for wide-target, as experiments/demo.toml serves it on a CPU "
                          "without native bf16; bfloat16 for tiny-target)")
+    ap.add_argument("--compile", action="store_true",
+                    help="let vLLM torch.compile wide-target at start-up (default: --enforce-eager, as "
+                         "experiments/demo.toml serves it: the compile costs minutes a start on 2 cores)")
     ap.add_argument("--max-num-batched-tokens", type=int, default=256,
                     help="vLLM's start-up profiles one batch this size: small keeps a 2-core start short (0 = default)")
     args = ap.parse_args(argv)
@@ -279,8 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         draft = None if level is None else paths[name]
         log = args.work_dir / f"server-{name}.log"
         dtype = args.dtype or ("float32" if args.target == "wide" else "bfloat16")
+        eager = ("--enforce-eager",) if args.target == "wide" and not args.compile else ()
         with vllm_server(paths[served], draft, args.k, log, args.startup_timeout, args.spec_extra,
-                         args.max_num_batched_tokens, dtype) as (
+                         args.max_num_batched_tokens, dtype, eager) as (
             url,
             startup,
         ):

@@ -11,14 +11,14 @@ NAME = "demo"
 HELP = "build the toy models if missing and open the console on experiments/demo.toml (--headless: no UI)"
 DESCRIPTION = """\
 The embedded default. Builds the toy models once (cached), then opens the console (`specdeck tui`)
-on experiments/demo.toml — a 202 M-parameter toy target (the trained 2-layer toy widened with zeros: the
-same function at a big model's cost), AR, draft_model with the tiny model itself as drafter, draft_model
-with a noisy drafter swept over k = 1, 2, 4, 8, ngram: select cells (space, a), start them (s), watch the
-vLLM log, acceptance and smoke, approve the full run (y), read the results (R: speed-ups, the k curve,
-the Pareto frontiers). Press ? in the console for the keys.
+on experiments/demo.toml — a 68 M-parameter toy target (the trained 2-layer toy widened with zeros: the
+same function at a bigger model's cost), AR, draft_model with the tiny model itself as drafter, draft_model
+with a noisy drafter swept over k = 2, 4, 8, ngram (6 vLLM servers, one per technique and k): select
+cells (space, a), start them (s), watch the vLLM log, acceptance and smoke, approve the full run (y),
+read the results (R: speed-ups, the k curve, the Pareto frontiers). Press ? in the console for the keys.
 
 --headless (or no terminal) instead starts, for each serving config, a real vLLM server, times
-non-streaming 512-token requests with ignore_eos (tok/s = Σ completion_tokens / wall clock), reads
+non-streaming 128-token requests with ignore_eos (tok/s = Σ completion_tokens / wall clock), reads
 acceptance from /metrics, and stops the server.
 
 The models are toys (a 2-layer Llama trained ~6 CPU-minutes on one quiz, gibberish otherwise, and its
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="experiment file (default: the demo.toml shipped with specdeck)")
     p.add_argument("--requests", type=int, default=4, help="timed requests per server (default 4)")
     p.add_argument("--concurrency", type=int, default=1, help="concurrent requests (default 1)")
-    p.add_argument("--max-tokens", type=int, default=512, help="output tokens per request (default 512)")
+    p.add_argument("--max-tokens", type=int, default=128, help="output tokens per request (default 128)")
     p.add_argument("--headless", action="store_true",
                    help="no console: time each serving config once and print a table (the default without a terminal)")
 

@@ -2,7 +2,7 @@
 
 ``build_models()`` trains a byte-level BPE tokenizer on the shipped corpus, draws a seeded random 2-layer
 Llama (the target) and derives drafters from it: an exact copy and noisy copies whose acceptance decays with
-draft position; and ``wide-target``, the trained target zero-padded to a 202 M-parameter shape that computes
+draft position; and ``wide-target``, the trained target zero-padded to a 68 M-parameter shape that computes
 the same function at a big model's cost (``console.models.widen``), so the tiny models can draft for it. Each model is a complete Hugging Face directory that vLLM serves; experiments refer to them as
 ``@models/<name>``. The models are toys (a tiny Llama trained on one quiz): only the machinery around them is real.
 

@@ -32,7 +32,7 @@ def test_shipped_experiments_validate() -> None:
     demo = load_experiment(ROOT / "experiments/demo.toml")  # the widened target, with one k sweep
     sweep = sorted(c.technique.k for c in demo.cells if c.sweep == "draft-noisy" and c.concurrency == 1
                    and c.context.label == "short")
-    assert sweep == [1, 2, 4, 8] and "wide.fp32.draft-noisy-k4.short.c8" in {c.id for c in demo.cells}
+    assert sweep == [2, 4, 8] and "wide.fp32.draft-noisy-k4.short.c8" in {c.id for c in demo.cells}
     assert {c.model.path for c in demo.cells} == {"@models/wide-target"}
     study = load_experiment(ROOT / "experiments/study-h100.toml")
     by_id = {c.id: c for c in study.cells}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,17 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from console.models import build_models, corpus_passages  # noqa: E402
+from console.models import build_models, corpus_passages, list_models  # noqa: E402
 from console.models import llama as llama_mod  # noqa: E402
-from console.models.recipe import TARGET_NAME, WIDE_NAME, TargetRecipe, WideRecipe, default_recipes  # noqa: E402
+from console.models.build import RECIPE_FILE  # noqa: E402
+from console.models.recipe import (  # noqa: E402
+    TARGET_NAME,
+    WIDE_NAME,
+    TargetRecipe,
+    WideRecipe,
+    default_recipes,
+    recipe_hash,
+)
 from console.models.widen import WideningError, check_shapes, widen_weights  # noqa: E402
 
 # A smaller widening than the demo's (same construction, every dimension grown, the demo's hidden 256 → 1024 so
@@ -89,9 +98,28 @@ def test_the_demo_shape() -> None:
     wide = default_recipes()[WIDE_NAME]
     assert isinstance(wide, WideRecipe)
     a = wide.arch
-    assert (a.hidden_size, a.num_attention_heads, a.intermediate_size, a.num_hidden_layers) == (1024, 16, 4096, 12)
+    assert (a.hidden_size, a.num_attention_heads, a.intermediate_size, a.num_hidden_layers) == (1024, 16, 4096, 4)
     params = sum(math.prod(s) for s in llama_mod.weight_shapes(a).values())
-    assert 190e6 < params < 210e6  # ≈ 202 M, ≈ 400 MB in bf16
+    assert 65e6 < params < 70e6  # ≈ 68 M, ≈ 136 MB in bf16 (272 MB served in float32)
+
+
+def test_a_cache_of_the_first_demo_shape_is_rebuilt(models: dict[str, Path], tmp_path: Path) -> None:
+    """A models dir holding the first demo's 12-layer wide-target (202 M) is stale under today's recipe, and a
+    build replaces it with today's shape without retraining the target."""
+    target = TargetRecipe(train_steps=2)
+    first = WideRecipe(target=target, num_hidden_layers=12)
+    models_dir = tmp_path / "models"
+    shutil.copytree(models[TARGET_NAME], models_dir / TARGET_NAME)
+    shutil.copytree(models["wide"], models_dir / WIDE_NAME)  # stands in for the old bytes: only the record counts
+    record = json.loads((models_dir / WIDE_NAME / RECIPE_FILE).read_text())
+    (models_dir / WIDE_NAME / RECIPE_FILE).write_text(json.dumps(record | {"recipe_hash": recipe_hash(first)}))
+    today = {TARGET_NAME: target, WIDE_NAME: WideRecipe(target=target)}
+    assert {s.name: s.state for s in list_models(models_dir, today)} == {TARGET_NAME: "built", WIDE_NAME: "stale"}
+    said: list[str] = []
+    build_models(models_dir, recipes=today, progress=said.append)
+    assert [m.split(":")[0] for m in said if "building" in m] == [WIDE_NAME]
+    cfg = json.loads((models_dir / WIDE_NAME / "config.json").read_text())
+    assert (cfg["num_hidden_layers"], cfg["hidden_size"]) == (WideRecipe().num_hidden_layers, 1024)
 
 
 def test_shapes_that_cannot_hold_the_model_are_refused() -> None:
