@@ -32,11 +32,15 @@ from console.errors import SpecdeckError
 from console.experiment.schema import GuideRule
 from console.results.columns import eq, normalize
 from console.results.derive import standard_error
+from console.results.frontiers import config_of
 
 OBJECTIVES = ("max_score", "max_speed", "max_speed_with_max_loss", "balance")
 RULE_KEYS = set(GuideRule.model_fields)
 """One schema for `[[guide]]`: what `specdeck validate` accepts in an experiment, the report applies."""
-CONFIG = ["model", "precision", "technique", "k"]
+CONFIG = ["model", "precision", "technique", "k", "technique_id"]
+"""What tells two configurations apart. `technique_id` (the experiment's own id, from the cell id) keeps two
+techniques of one method and k apart (`draft-exact-k4` and `draft-noisy-k4` are both draft_model k=4); it is
+empty where one technique id per method and k was measured (see `_with_technique_ids`)."""
 
 
 class GuideRuleError(SpecdeckError, ValueError):
@@ -70,11 +74,31 @@ def validate_rules(rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def technique_id(cell_id: Any) -> str:
+    """The technique part of a specdeck cell id (`tiny.bf16.draft-exact-k4.short.c1` → `draft-exact-k4`);
+    empty for ids of other shapes (imported rows)."""
+    config = config_of(cell_id)
+    return config.rsplit(".", 1)[-1] if config != str(cell_id) else ""
+
+
+def _with_technique_ids(df: pd.DataFrame) -> pd.DataFrame:
+    """`technique_id` where it tells configurations apart: only for a model × precision × method × k that more
+    than one technique id measured; empty elsewhere, so rows whose ids differ in shape (a study's accuracy rows
+    `m.fp8.ar`, its speed rows `m.fp8.ar.short.c1`) still meet."""
+    df = df.assign(technique_id=[technique_id(c) for c in df["cell_id"]])
+    method = df[CONFIG[:-1]].astype("string").fillna("").agg("|".join, axis=1)
+    ids = df["technique_id"].where(df["technique_id"] != "")
+    many = ids.groupby(method).transform("nunique") > 1
+    return df.assign(technique_id=df["technique_id"].where(many, ""))
+
+
 def _label(cfg: Mapping[str, Any]) -> str:
     k = cfg.get("k")
     tech = str(cfg.get("technique"))
     if k is not None and not pd.isna(k):
         tech += f" k={int(k)}"
+    if cfg.get("technique_id") and cfg["technique_id"] != tech.replace(" k=", "-k"):
+        tech += f" ({cfg['technique_id']})"
     return f"{cfg.get('model')} {cfg.get('precision') if not pd.isna(cfg.get('precision')) else ''} {tech}".replace(
         "  ", " ")
 
@@ -82,6 +106,7 @@ def _label(cfg: Mapping[str, Any]) -> str:
 def _configs(df: pd.DataFrame, rule: Mapping[str, Any]) -> pd.DataFrame:
     """One row per configuration with its score (n, se) for the rule's benchmark and its tok/s."""
     measurement = rule.get("measurement", "accuracy")
+    df = _with_technique_ids(df)
     scored = df[eq(df["measurement"], measurement)]
     if rule.get("benchmark"):
         scored = scored[eq(scored["benchmark"], rule["benchmark"], case=False)]
