@@ -170,3 +170,21 @@ def test_specdeck_serve_until_ctrl_c(tmp_path, models_dir) -> None:
     assert proc.returncode == 0, out
     assert "stopped" in out and "nothing survived" in out
     assert "gen" in out  # live engine stats were printed while it served
+
+
+def test_specdeck_serve_prints_reason_fix_and_log_when_vllm_does_not_start(tmp_path) -> None:
+    """The one path every failed start takes now (cli.main, ServerStartError.report), on a real vLLM that cannot
+    load its model: `specdeck serve: vLLM did not start (<reason>): …`, `fix: …`, the log line and the log."""
+    text = (ROOT / "experiments/tiny.toml").read_text(encoding="utf-8")
+    assert '"@models/tiny-target"' in text
+    exp = tmp_path / "tiny.toml"
+    exp.write_text(text.replace('"@models/tiny-target"', f'"{tmp_path / "no-such-model"}"', 1), encoding="utf-8")
+    env = {**os.environ, "SPECDECK_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "console.cli", "serve", str(exp), "--cell", "tiny.bf16.ar.short.c1"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    err = done.stderr.splitlines()
+    assert done.returncode == 1, done.stderr[-3000:]
+    head = next(i for i, line in enumerate(err) if line.startswith("specdeck serve: vLLM did not start ("))
+    assert err[head].startswith("specdeck serve: vLLM did not start (bad_model_path): "), done.stderr[-3000:]
+    assert err[head + 1].startswith("fix: ") and "path" in err[head + 1].lower()
+    assert any(line.startswith("full log: ") for line in err[head:]) and "Traceback" not in done.stderr
