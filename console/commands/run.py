@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -138,13 +139,28 @@ def execute(exp_path: Path | None, args: argparse.Namespace, run_dir: Path | Non
     print(why)
     if any(c.model.toy for c in runner.cells):
         print("NOTE: toy models (a tiny Llama trained on one quiz): the machinery is real, the scores are not.")
+    stop_like_ctrl_c(signal.SIGTERM, signal.SIGHUP)
     try:
         states = runner.run()
-    except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: specdeck resume {run_dir}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = f" by {exc.args[0]}" if exc.args else ""
+        print(f"\ninterrupted{how}; its servers are stopped; continue with: specdeck resume {run_dir}",
+              file=sys.stderr)
+        return 128 + int(getattr(signal, exc.args[0])) if exc.args else 130
     printer.summary(states)
     return 1 if any(s == "failed" for s in states.values()) else 0
+
+
+def stop_like_ctrl_c(*signals: signal.Signals) -> None:
+    """Let `kill` (SIGTERM) and a closed SSH session (SIGHUP) stop the runner the way Ctrl-C does: the runner's
+    `finally` stops the vLLM servers it started and releases the run. Python's default for both ends the
+    process at once, which left the servers (own process groups) running and holding the GPU until a resume."""
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for sig in signals:
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # `nohup specdeck run …` keeps ignoring SIGHUP
+            signal.signal(sig, interrupt)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -108,3 +108,29 @@ def test_kill_minus_nine_at_random_points_then_resume(tmp_path: Path, models_dir
         assert not group_members(pgid), f"server group {pgid} survived"
     assert (run_dir / "results_consolidated.csv").exists()
     print(f"kills at: {kills}; output tail:\n{output[-1500:]}")
+
+
+def test_sigterm_and_sighup_stop_the_servers_like_ctrl_c(tmp_path: Path, models_dir: Path) -> None:
+    """`kill RUNNER` (SIGTERM) or a closed SSH session (SIGHUP) used to end the runner at once and leave its vLLM
+    server running (own process group) until a resume reaped it; now both stop it the way Ctrl-C does."""
+    exp = tmp_path / "killtest.toml"
+    exp.write_text(EXP)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "SPECDECK_RUNS_DIR": str(tmp_path / "runs")}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        run_dir = tmp_path / sig.name
+        proc = subprocess.Popen(runner_cmd(["run", str(exp), "--run-dir", str(run_dir)]), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
+        assert wait_for(run_dir / "events.jsonl", 0, "server_ready", 1, proc, timeout=600)
+        store = Store(run_dir / "state.sqlite")
+        pgids = {r["pgid"] for r in store.recorded_servers()}
+        store.close()
+        assert pgids and all(group_members(p) for p in pgids)
+        proc.send_signal(sig)
+        output = proc.communicate(timeout=120)[0].decode(errors="replace")
+        assert proc.returncode == 128 + sig, output[-2000:]
+        assert f"interrupted by {sig.name}" in output and f"specdeck resume {run_dir}" in output
+        store = Store(run_dir / "state.sqlite")
+        assert store.recorded_servers() == [] and store.runner() is None, output[-2000:]
+        store.close()
+        for pgid in pgids:
+            assert not group_members(pgid), f"{sig.name}: server group {pgid} survived"
