@@ -39,6 +39,20 @@ def import_ray() -> Any:
     return ray
 
 
+def default_address() -> str:
+    """What a bare `--ray` joins when the experiment's `[cluster]` names no address: the Ray cluster this machine
+    belongs to ("auto": RAY_ADDRESS, or the cluster the last `ray start` here recorded and that still answers —
+    the order of ray 2.60.0 `_private/services.py` `get_ray_address_from_environment`), else a Ray of this
+    machine alone ("local"), started for the run."""
+    if os.environ.get("RAY_ADDRESS"):
+        return "auto"
+    import_ray()
+    from ray._private.services import find_bootstrap_address  # reads /tmp/ray/ray_current_cluster
+
+    recorded = find_bootstrap_address(None)
+    return "auto" if recorded and _answers(recorded, timeout_s=2.0) else "local"
+
+
 def connect(address: str, local_slots: int = 2) -> dict[str, Any]:
     """Join the Ray cluster at `address` ("auto", HOST:PORT, ray://HOST:PORT) or, for "local", start one on this
     machine with `local_slots` GPU slots (the custom resource `gpu_slot`). Returns what the executor needs:
@@ -100,14 +114,16 @@ def _import_root() -> str:
 def start_head(exp: Any, run_dir: Any, phases: Any, options: Any, address: str, *, offline: bool = False,
                on_event: Any = None) -> tuple[Any, dict[str, Any]]:
     """The head of `specdeck run/resume --ray [ADDRESS]`: connect (ADDRESS "" = the experiment's
-    `[cluster] address`), then a `ClusterRunner` whose workers run on Ray. Raises `ClusterUnavailable`."""
+    `[cluster] address`, or without one `default_address()`), then a `ClusterRunner` whose workers run on Ray. Raises `ClusterUnavailable`."""
     from console.cluster.executor import ClusterRunner
     from console.cluster.groups import group_requests
     from console.cluster.ray_tasks import RayPolicy
 
     group_requests(exp.cells, exp.spec.experiment.device)  # a group the sweep cannot place: PlacementError now
     cfg = exp.spec.cluster
-    info = connect(address or cfg.address, cfg.local_slots)
+    if not address:
+        address = cfg.address if "address" in cfg.model_fields_set else default_address()
+    info = connect(address, cfg.local_slots)
     job = GroupJob(run_id="", attempt="", experiment_text=exp.path.read_text(encoding="utf-8"),
                    origin_dir=str(exp.base_dir.resolve()), cell_ids=(), facts={},
                    models_dir=str(options.models_dir.resolve()) if options.models_dir else None, offline=offline,

@@ -63,7 +63,8 @@ def add_common(p: argparse.ArgumentParser) -> None:
                    help="run the serving-config groups as tasks on a Ray cluster: ADDRESS is auto (the cluster "
                         "`ray start` joined this machine to), HOST:6379, ray://HOST:10001, or local (a Ray of this "
                         "machine alone with [cluster] local_slots slots, 2 by default); bare --ray uses the "
-                        "experiment's [cluster] address (default auto). Needs pip install 'specdeck[cluster]'")
+                        "experiment's [cluster] address, and without one joins this machine's Ray cluster if it "
+                        "belongs to one, else starts a local Ray. Needs pip install 'specdeck[cluster]'")
     p.add_argument("--models-dir", type=Path, help="where @models/ paths point")
     p.add_argument("--offline", action="store_true",
                    help="eval frameworks get HF_HUB_OFFLINE=1 / HF_DATASETS_OFFLINE=1 (a dataset that is not "

@@ -540,7 +540,8 @@ class Cluster(Strict):
 
     address: str = "auto"
     """The Ray cluster a bare `--ray` joins: "auto" (the one `ray start` runs on this machine, or RAY_ADDRESS),
-    HOST:6379, ray://HOST:10001, or "local" (a Ray of this machine alone with `local_slots` slots)."""
+    HOST:6379, ray://HOST:10001, or "local" (a Ray of this machine alone with `local_slots` slots). Not set:
+    "auto" when this machine belongs to a Ray cluster, else "local" (`ray_backend.default_address`)."""
     local_slots: int = Field(2, gt=0, le=64)
     """GPU slots of a "local" Ray: a CPU-only machine counts groups in the custom resource `gpu_slot`."""
     max_retries: int = Field(3, ge=0, le=20)

@@ -247,3 +247,23 @@ def test_a_resumed_head_continues_on_new_workers_from_its_store(exp, tmp_path) -
     # the head asked for the approvals itself (no server needed): one full-run task per group, one start each
     assert sorted(j.attempt for j in second.jobs) == ["m.bf16.ar#1", "m.bf16.dm#1"]
     assert all(p.starts == 1 for p in second.pools.values())
+
+
+def test_bare_ray_joins_this_machines_cluster_or_starts_a_local_one(monkeypatch) -> None:
+    """#15: `--ray` without an address starts a local Ray on this machine, unless the machine already belongs to
+    a Ray cluster (RAY_ADDRESS, or a `ray start` that still answers); `[cluster] address` wins when written."""
+    import ray._private.services as services
+
+    from console.cluster import ray_backend
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    assert ray_backend.default_address() == "local"
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "127.0.0.1:1")  # recorded, gone
+    assert ray_backend.default_address() == "local"
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert ray_backend.default_address() == "auto"
+    from console.experiment.schema import Cluster
+
+    assert "address" not in Cluster().model_fields_set  # no address written: start_head asks default_address()
+    assert "address" in Cluster(address="auto").model_fields_set
