@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,8 +60,11 @@ class SpecdeckApp(App[None]):
 
     def __init__(self, target: str | Path | None = None, *, experiments_dir: Path | None = None,
                  runs_root: Path | None = None, launcher: Launcher | None = None, live: bool = True,
-                 poll_s: float = 0.05, models_dir: Path | None = None, max_lines: int = 5000) -> None:
+                 poll_s: float = 0.05, models_dir: Path | None = None, max_lines: int = 5000,
+                 runner_args: Sequence[str] = ()) -> None:
+        """`runner_args`: added to every runner the console starts (`specdeck tui --ray` gives `--ray …`)."""
         super().__init__()
+        self.runner_args = tuple(runner_args)
         self.target = target
         self.experiments_dir = experiments_dir
         self.runs_root = runs_root
@@ -124,7 +128,7 @@ class SpecdeckApp(App[None]):
             return False
         infos = [CellInfo.from_cell(c) for c in exp.cells]
         session = RunSession(infos, self.launcher, exp_path=path, experiment_name=exp.spec.experiment.name,
-                             runs_root=self.runs_root, models_dir=self.models_dir)
+                             runs_root=self.runs_root, models_dir=self.models_dir, runner_args=self.runner_args)
         model = RunModel(infos, exp.spec.experiment.name)
         model.caveats = [c.message for c in engine_caveats(exp.spec, exp.cells)]  # named before anything runs
         self._show(session, model, toy=any(c.model.toy for c in exp.cells))
@@ -173,7 +177,7 @@ class SpecdeckApp(App[None]):
             self.notify("the run's experiment copy could not be read: showing the store's cells only",
                         severity="warning")
         session = RunSession(infos, self.launcher, exp_path=Path(exp_file) if exp_file else None, run_dir=run_dir,
-                             experiment_name=name, runs_root=self.runs_root, models_dir=self.models_dir)
+                             experiment_name=name, runs_root=self.runs_root, models_dir=self.models_dir, runner_args=self.runner_args)
         self._show(session, RunModel(infos, name, run_dir), toy=toy)
         return True
 

