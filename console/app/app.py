@@ -261,7 +261,8 @@ class SpecdeckApp(App[None]):
         return RunView(self.snapshot, run_dir=session.run_dir if session else None,
                        has_store=bool(session and session.has_store()),
                        launching=bool(session and session.runner_state(self.snapshot) == "starting"),
-                       queued=len(session.queue) if session else 0)
+                       queued=len(session.queue) if session else 0,
+                       runner_args=session.runner_args if session else ())
 
     def show_view(self) -> None:
         """Publish the latest `RunView`: the screens watching `run_view` render it (the one on top at once,

@@ -90,10 +90,12 @@ def runner_text(snap: RunSnapshot, launching: bool, now: float | None = None) ->
 
 
 def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launching: bool = False,
-             now: float | None = None) -> str:
+             now: float | None = None, runner_args: tuple[str, ...] = ()) -> str:
     if snap is None:
         return ""
     parts = [f"[b]{snap.experiment}[/b]"]
+    if runner_args:  # e.g. `specdeck tui --ray HEAD:6379`: say where the cells will run before any starts
+        parts.append(f"[cyan]runners start with {escape(' '.join(runner_args))}[/]")
     if run_name is None:
         parts.append("no run yet: select cells (space, a) and start them (s)")
     else:
@@ -176,7 +178,8 @@ class MatrixScreen(Screen[None]):
         if not self._ready:  # a snapshot can arrive before the screen is composed: on_mount shows the latest
             return
         view = self.run_view
-        text = run_line(snap, view.run_name if view else None, self.toy, launching=bool(view and view.launching))
+        text = run_line(snap, view.run_name if view else None, self.toy, launching=bool(view and view.launching),
+                        runner_args=view.runner_args if view else ())
         if text != self._run_line:
             self._run_line = text
             self.query_one("#run-line", Static).update(text)

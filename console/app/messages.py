@@ -53,6 +53,8 @@ class RunView:
     """A runner this console started is still starting (it has not written its heartbeat yet)."""
     queued: int = 0
     """Start requests waiting for the current runner to finish (dropped if the run is closed)."""
+    runner_args: tuple[str, ...] = ()
+    """What every runner this console starts is given besides its cells (`specdeck tui --ray` → `--ray …`)."""
 
     @property
     def run_name(self) -> str | None:

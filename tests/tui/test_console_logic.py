@@ -267,3 +267,11 @@ def test_tui_ray_reaches_every_runner_the_console_starts(tmp_path) -> None:
         session.start([infos[0].cell_id], None)
         assert rec.calls[0][0] == "run"
         assert rec.calls[0][len(rec.calls[0]) - len(tail):] == tail and rec.calls[0].count("--ray") == len(tail[:1])
+
+
+def test_the_matrix_header_says_where_the_consoles_runners_go() -> None:
+    from console.app.matrix import run_line
+
+    snap = RunModel([], "demo").snapshot()
+    assert "runners start with --ray HEAD:6379" in run_line(snap, None, False, runner_args=("--ray", "HEAD:6379"))
+    assert "runners start with" not in run_line(snap, None, False)
