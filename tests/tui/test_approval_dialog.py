@@ -4,6 +4,10 @@ countdown moves while it is open."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from console.app.app import SpecdeckApp
 from console.app.matrix import MatrixScreen
@@ -32,17 +36,24 @@ def two_bench_run(tmp_path):  # noqa: ANN001, ANN201
     return exp, run_dir
 
 
-def decisions(run_dir):  # noqa: ANN001, ANN201
-    return [(d.cell_id, d.bench_id, d.action, d.reason) for d in Store(run_dir / "state.sqlite").decisions()]
-
-
-async def test_approve_one_benchmark_reject_the_other(tmp_path) -> None:
+@asynccontextmanager
+async def on_the_waiting_cell(tmp_path: Path) -> AsyncIterator[tuple[Any, Any, InProcessLauncher, Path]]:
+    """(app, pilot, launcher, run folder): the console open on `two_bench_run`, the cursor on the waiting cell."""
     _, run_dir = two_bench_run(tmp_path)
     launcher = InProcessLauncher()
     app = SpecdeckApp(run_dir, runs_root=run_dir.parent, launcher=launcher)
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_for(pilot, lambda: state_of(app, AR1) == "awaiting_approval", what="the run")
         await goto(pilot, AR1)
+        yield app, pilot, launcher, run_dir
+
+
+def decisions(run_dir):  # noqa: ANN001, ANN201
+    return [(d.cell_id, d.bench_id, d.action, d.reason) for d in Store(run_dir / "state.sqlite").decisions()]
+
+
+async def test_approve_one_benchmark_reject_the_other(tmp_path) -> None:
+    async with on_the_waiting_cell(tmp_path) as (app, pilot, launcher, run_dir):
         await pilot.press("y")
         assert isinstance(app.screen, ApprovalDialog)
         text = screen_text(app)
@@ -65,12 +76,7 @@ async def test_approve_one_benchmark_reject_the_other(tmp_path) -> None:
 
 
 async def test_one_benchmark_now_the_rest_later_and_approve_all_is_one_key(tmp_path) -> None:
-    _, run_dir = two_bench_run(tmp_path)
-    launcher = InProcessLauncher()
-    app = SpecdeckApp(run_dir, runs_root=run_dir.parent, launcher=launcher)
-    async with app.run_test(size=(140, 40)) as pilot:
-        await wait_for(pilot, lambda: state_of(app, AR1) == "awaiting_approval", what="the run")
-        await goto(pilot, AR1)
+    async with on_the_waiting_cell(tmp_path) as (app, pilot, launcher, run_dir):
         await pilot.press("y", "down", "a", "enter")  # toy-b only: toy-mcq stays undecided
         assert "toy-mcq stays undecided" in screen_text(app)
         await pilot.press("enter")
