@@ -41,6 +41,8 @@ class CellRow:
     reason: str | None = None
     preflight: str = ""
     """`fail` when `specdeck preflight` found a problem that would stop this cell (shown until it runs)."""
+    node: str = ""
+    """Where the cell ran on a Ray cluster (`specdeck run --ray`); the matrix grows a node column for it."""
 
 
 STATE_LABELS = {
@@ -59,6 +61,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("sel", " "), ("model", "model"), ("technique", "technique"), ("context", "ctx"), ("conc", "c"),
     ("state", "state"), ("tok_s", "tok/s"), ("speedup", "vs AR"), ("acc", "acc"), ("smoke", "smoke"),
 )
+NODE_COLUMN = ("node", "node")
+"""Shown only when a cell ran on a Ray cluster: a single-box run's matrix stays as it is."""
 
 
 def state_text(row: CellRow) -> Text:
@@ -74,8 +78,8 @@ def _num(value: float | None, spec: str, suffix: str = "") -> Text:
     return Text("–" if value is None else format(value, spec) + suffix, justify="right")
 
 
-def cells_of(row: CellRow, selected: bool) -> tuple[Text, ...]:
-    """The rendered cells of one row, in COLUMNS order."""
+def cells_of(row: CellRow, selected: bool, node: bool = False) -> tuple[Text, ...]:
+    """The rendered cells of one row, in COLUMNS order (then the node, with `node`)."""
     smoke_style = "" if row.smoke_passed is None else ("green" if row.smoke_passed else "bold red")
     return (
         Text("●" if selected else " ", style="bold magenta"),
@@ -88,7 +92,7 @@ def cells_of(row: CellRow, selected: bool) -> tuple[Text, ...]:
         _num(row.speedup, ".2f", "×"),
         _num(row.acceptance_length, ".2f"),
         Text(row.smoke or "–", style=smoke_style),
-    )
+    ) + ((Text(row.node or "–"),) if node else ())
 
 
 def matches(cell_id: str, pattern: str) -> bool:
@@ -131,10 +135,14 @@ class CellMatrix(DataTable):
         self._rendered: dict[str, tuple[Text, ...]] = {}
         self.selected: set[str] = set()
         self.filter_text = ""
+        self._columns = COLUMNS
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
+        for key, label in self._columns:
             self.add_column(label, key=key)
+
+    def _cells(self, cid: str) -> tuple[Text, ...]:
+        return cells_of(self._rows[cid], cid in self.selected, node=self._columns[-1] == NODE_COLUMN)
 
     # --- data in ------------------------------------------------------------------------------------------
     def set_rows(self, rows: Iterable[CellRow]) -> None:
@@ -143,16 +151,27 @@ class CellMatrix(DataTable):
         order_changed = list(new) != list(self._rows)
         self._rows = new
         self.selected &= set(new)
+        columns = COLUMNS + (NODE_COLUMN,) if any(r.node for r in new.values()) else COLUMNS
+        if columns != self._columns:  # a cell ran on a Ray cluster: the node column comes (or goes)
+            current = self.current_cell_id
+            self._columns = columns
+            self.clear(columns=True)
+            for key, label in columns:
+                self.add_column(label, key=key)
+            self._shown = []
+            self._rebuild(current)
+            return
         if order_changed or self._visible() != self._shown:
             self._rebuild()
             return
         with self.app.batch_update():
             for cid in self._shown:
-                cells = cells_of(new[cid], cid in self.selected)
+                cells = self._cells(cid)
                 old = self._rendered.get(cid)
                 if old == cells:
                     continue
-                for (key, _), value, before in zip(COLUMNS, cells, old or (None,) * len(COLUMNS), strict=True):
+                for (key, _), value, before in zip(self._columns, cells, old or (None,) * len(self._columns),
+                                                   strict=True):
                     if value != before:
                         self.update_cell(cid, key, value, update_width=True)
                 self._rendered[cid] = cells
@@ -165,13 +184,13 @@ class CellMatrix(DataTable):
     def _visible(self) -> list[str]:
         return [cid for cid in self._rows if matches(cid, self.filter_text)]
 
-    def _rebuild(self) -> None:
-        current = self.current_cell_id
+    def _rebuild(self, current: str | None = None) -> None:
+        current = current or self.current_cell_id
         self.clear()
         self._rendered.clear()
         self._shown = self._visible()
         for cid in self._shown:
-            cells = cells_of(self._rows[cid], cid in self.selected)
+            cells = self._cells(cid)
             self.add_row(*cells, key=cid)
             self._rendered[cid] = cells
         if current in self._shown:
@@ -195,7 +214,7 @@ class CellMatrix(DataTable):
     def _redraw_selection(self, ids: Iterable[str]) -> None:
         for cid in ids:
             if cid in self._rendered:
-                cells = cells_of(self._rows[cid], cid in self.selected)
+                cells = self._cells(cid)
                 self.update_cell(cid, "sel", cells[0])
                 self._rendered[cid] = cells
         self.post_message(self.SelectionChanged(frozenset(self.selected)))

@@ -61,7 +61,7 @@ def to_row(c: CellStatus, preflight: tuple[str, ...] = ()) -> CellRow:
                    concurrency=c.info.concurrency, state=state, in_run=c.in_run, progress=progress_text(c),
                    tok_s=c.tok_s, speedup=c.speedup, acceptance_length=c.acceptance_length, smoke=smoke,
                    smoke_passed=passed, reason=c.reason,
-                   preflight="fail" if any(p.startswith("✗") for p in preflight) else "")
+                   preflight="fail" if any(p.startswith("✗") for p in preflight) else "", node=c.node or "")
 
 
 

@@ -275,3 +275,36 @@ def test_the_matrix_header_says_where_the_consoles_runners_go() -> None:
     snap = RunModel([], "demo").snapshot()
     assert "runners start with --ray HEAD:6379" in run_line(snap, None, False, runner_args=("--ray", "HEAD:6379"))
     assert "runners start with" not in run_line(snap, None, False)
+
+
+async def test_the_matrix_grows_a_node_column_when_a_cell_ran_on_ray() -> None:
+    """#15: a `--ray` run reads like a single-box run plus the node each cell ran on; a single-box run's matrix
+    keeps its columns."""
+    from dataclasses import replace
+
+    from textual.app import App, ComposeResult
+
+    from widgets.cell_matrix import CellMatrix, CellRow
+
+    class Host(App):
+        def compose(self) -> ComposeResult:
+            yield CellMatrix()
+
+    app = Host()
+    async with app.run_test() as pilot:
+        m = app.query_one(CellMatrix)
+        rows = [CellRow("m.bf16.ar.short.c1", "m", "ar", "short", 1), CellRow("m.bf16.ng.short.c1", "m", "ng", "short", 1)]
+        m.set_rows(rows)
+        await pilot.pause()
+        labels = [str(c.label) for c in m.columns.values()]
+        assert labels[-1] == "smoke" and "node" not in labels
+        m.move_cursor(row=1)
+        m.set_rows([replace(rows[0], node="vm (192.0.2.2) gpu_slot 1"), rows[1]])
+        await pilot.pause()
+        assert [str(c.label) for c in m.columns.values()][-1] == "node"
+        assert str(m.get_cell("m.bf16.ar.short.c1", "node")) == "vm (192.0.2.2) gpu_slot 1"
+        assert str(m.get_cell("m.bf16.ng.short.c1", "node")) == "–"
+        assert m.current_cell_id == "m.bf16.ng.short.c1"  # the cursor stays on its cell
+        m.set_rows([replace(rows[0], node="vm (192.0.2.2) gpu_slot 1", tok_s=12.0), rows[1]])
+        await pilot.pause()
+        assert str(m.get_cell("m.bf16.ar.short.c1", "tok_s")).strip() == "12"
