@@ -32,8 +32,8 @@ echo "== specdeck setup: venv $venv, vLLM flavor: $flavor"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --upgrade pip
 case "$flavor" in
-  cpu) extras="cpu,dev" ;;
-  gpu) extras="gpu,dev" ;;
+  cpu) extras="cpu,dev,cluster" ;;   # cluster: Ray, so the two-slot scale-out test runs here (and in CI)
+  gpu) extras="gpu,dev,cluster" ;;   # cluster: Ray, for one sweep over several boxes (docs/cluster.md)
   none) extras="dev" ;;
 esac
 "$venv/bin/python" -m pip install -e ".[$extras]"
