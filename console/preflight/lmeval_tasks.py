@@ -196,8 +196,10 @@ def task_needs(leaf: LeafTask) -> TaskNeeds:
 
 
 # --- the on-disk cache of the installed registry ---------------------------------------------------------------
-CACHE_FORMAT = 1
-"""Bump when what is stored (or how it is read) changes: older files are then ignored."""
+CACHE_FORMAT = 2
+"""Bump when what is stored (or how it is read) changes: older files are then ignored. 2: task files are kept
+relative to the tasks folder (1 kept them absolute as first seen: a venv reached through another path, e.g. a
+removed symlink, left paths that no longer exist, and ifeval's punkt_tab check then found no helper to read)."""
 IGNORED_DIRS = {"__pycache__", ".ipynb_checkpoints"}
 
 
@@ -258,11 +260,15 @@ class TaskCache:
         if d is None:
             return None
         leaves = tuple(LeafTask(leaf["name"], leaf["output_type"], leaf["dataset_path"], leaf["dataset_name"],
-                                Path(leaf["yaml_path"]) if leaf["yaml_path"] else None) for leaf in d["leaves"])
+                                self.root / leaf["yaml_path"] if leaf["yaml_path"] else None) for leaf in d["leaves"])
+        if any(leaf.yaml_path is not None and not leaf.yaml_path.is_file() for leaf in leaves):
+            return None  # the files moved under the same fingerprint: look again
         return TaskInfo(name, d["kind"], leaves)
 
     def remember(self, info: TaskInfo) -> None:
-        leaves = [{**asdict(leaf), "yaml_path": str(leaf.yaml_path) if leaf.yaml_path else None}
+        if any(leaf.yaml_path is not None and not leaf.yaml_path.is_relative_to(self.root) for leaf in info.leaves):
+            return  # a task outside the installed registry is never kept
+        leaves = [{**asdict(leaf), "yaml_path": str(leaf.yaml_path.relative_to(self.root)) if leaf.yaml_path else None}
                   for leaf in info.leaves]
         self.tasks[info.name] = {"kind": info.kind, "leaves": leaves}
 

@@ -93,3 +93,20 @@ def test_a_damaged_cache_file_is_ignored_and_rewritten(registry, tmp_path):
     forget_this_process()
     assert lt.find_task("toy_a").kind == "task"
     assert path.read_text().startswith("{\"names\"")
+
+
+def test_task_files_found_through_another_path_to_the_same_venv_still_exist(registry, monkeypatch, tmp_path):
+    """A venv reached through a symlink (a worktree's `.venv`) fills the cache; once that path is gone, another
+    process reaching the venv directly must get task files that exist (the ifeval punkt_tab check reads them).
+    Format 1 kept the first absolute paths: ifeval's helpers were then 'not there' and the check passed."""
+    link = tmp_path / "linked-venv"
+    link.symlink_to(registry.parents[1], target_is_directory=True)
+    via_link = link / "lm_eval" / "tasks"
+    monkeypatch.setattr(lt, "tasks_root", lambda: via_link)
+    assert lt.find_task("toy_a").leaves[0].yaml_path == via_link / "toy" / "toy_a.yaml"
+    link.unlink()
+    forget_this_process()
+    monkeypatch.setattr(lt, "tasks_root", lambda: registry)
+    refuse_to_read(monkeypatch)  # same fingerprint (the resolved root): answered from the cache
+    leaf = lt.find_task("toy_a").leaves[0]
+    assert leaf.yaml_path == registry / "toy" / "toy_a.yaml" and leaf.yaml_path.is_file()
