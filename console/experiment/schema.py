@@ -9,64 +9,29 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from console import methods
 from console.evals.frameworks import FRAMEWORK_NAMES, FRAMEWORKS
-
-ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
-"""Ids become parts of cell ids and folder names: lower case, digits, '-' and '_'."""
-ID_MAX = 64
-"""Longest id: a cell id joins five of them and names a folder (255 bytes at most on ext4, APFS, NTFS)."""
-
-# Upper bounds: far above anything real, low enough that a typo (an extra 0, 1e6, 2**63-1) is caught here
-# instead of as an allocation failure ten minutes into a server start.
-MAX_TOKENS = 16_777_216
-"""Context lengths, prompt and output tokens: 16M, 16x the longest context of any model served today."""
-MAX_CONCURRENCY = 65_536
-MAX_K = 1024
-"""num_speculative_tokens / diffusion canvas length."""
-MAX_ITEMS = 10_000_000
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-"""Portable environment variable names (POSIX): no '=', no NUL, no spaces."""
-
-OWNED_FLAGS = {
-    "--host": "specdeck serves on 127.0.0.1 at a free port; for a server you started yourself use "
-    "[models.attach] base_url",
-    "--port": "specdeck picks a free port per server; for a server you started yourself use [models.attach] base_url",
-    "--api-key": "specdeck guards each server with a per-run key of its own (a key here would be written to "
-    "events.jsonl and runner.log in clear); for a server you started yourself use [models.attach] api_key",
-    "--model": "set the model's `path`",
-    "--served-model-name": "set the model's `served_name`",
-    "--speculative-config": "set the technique's `method`, `k` and `config`",
-    "--diffusion-config": "set the technique's `method`, `k` and `config`",
-}
-"""vLLM flags specdeck sets itself, with where the setting belongs instead."""
-
-
-def owned_flag(word: str) -> str | None:
-    """The owned flag `word` spells, if any: `--api-key`, `--api_key=X`, `--speculative-config.method`, or
-    an abbreviation argparse would expand (`--hos`)."""
-    if not word.startswith("--") or len(word) < 4:
-        return None
-    name = word.split("=", 1)[0].split(".", 1)[0].replace("_", "-")
-    for flag in OWNED_FLAGS:
-        if flag.startswith(name):
-            return flag
-    return None
+from console.experiment.cluster_table import RAY_ADDRESS, Cluster  # noqa: F401 - re-exported
+from console.experiment.fields import (  # noqa: F401 - re-exported: importers name them from the schema
+    ENV_NAME,
+    ID_MAX,
+    ID_PATTERN,
+    MAX_CONCURRENCY,
+    MAX_ITEMS,
+    MAX_K,
+    MAX_TOKENS,
+    OWNED_FLAGS,
+    Strict,
+    owned_flag,
+)
 
 Method = Literal[methods.METHOD_NAMES]  # type: ignore[valid-type]
 """Every method of console/methods.py, the one table of what specdeck knows per method."""
 METHODS_NEEDING_DRAFTER = methods.NEEDS_DRAFTER
 """Techniques whose speculative config needs a separate drafter model."""
 SPECULATIVE_METHODS = methods.SPECULATIVE
-
-
-class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-    """strict: "9216", true and "off" are not numbers or booleans; allow_inf_nan: inf and nan are typos."""
 
 
 class Serving(Strict):
@@ -528,48 +493,6 @@ class ExperimentInfo(Strict):
     description: str = ""
     device: str | None = None
     """Expected device (e.g. "H100 SXM"), for the roofline; measured name wins when known."""
-
-
-RAY_ADDRESS = re.compile(r"^(auto|local|(ray://)?[A-Za-z0-9._-]+:\d{1,5})$")
-"""What `ray.init(address=...)` takes that a sweep uses: "auto", "local", HOST:PORT, ray://HOST:PORT."""
-
-
-class Cluster(Strict):
-    """`[cluster]`: how `specdeck run EXP --ray` spreads the serving-config groups over a Ray cluster
-    (docs/cluster.md). Without `--ray` this table is not used."""
-
-    address: str = "auto"
-    """The Ray cluster a bare `--ray` joins: "auto" (the one `ray start` runs on this machine, or RAY_ADDRESS),
-    HOST:6379, ray://HOST:10001, or "local" (a Ray of this machine alone with `local_slots` slots). Not set:
-    "auto" when this machine belongs to a Ray cluster, else "local" (`ray_backend.default_address`)."""
-    local_slots: int = Field(2, gt=0, le=64)
-    """GPU slots of a "local" Ray: a CPU-only machine counts groups in the custom resource `gpu_slot`."""
-    max_retries: int = Field(3, ge=0, le=20)
-    """Re-submissions of a group whose worker or node died (committed items are never redone)."""
-    placement: Literal["longest_first"] = "longest_first"
-    """Groups go to Ray longest first (estimated GPU-hours, baselines first among equals); Ray's scheduler
-    picks the node by the GPUs (or slots) and accelerator type each group asks for."""
-    work_dir: str | None = None
-    """Where a worker keeps its scratch folder (replica store, server log, eval outputs) on its node; default:
-    the node's temporary directory."""
-    path_map: dict[str, str] = Field(default_factory=dict)
-    """Head path prefix → the same place on the workers, for --models-dir and the experiment's folder, e.g.
-    { "/home/me/models" = "/mnt/models" }."""
-
-    @field_validator("address")
-    @classmethod
-    def _address(cls, v: str) -> str:
-        if not RAY_ADDRESS.match(v):
-            raise ValueError(f"must be auto, local, HOST:PORT or ray://HOST:PORT (got {v!r})")
-        return v
-
-    @field_validator("path_map")
-    @classmethod
-    def _absolute(cls, v: dict[str, str]) -> dict[str, str]:
-        bad = [f"{k} = {p}" for k, p in v.items() if not (k.startswith("/") and p.startswith("/"))]
-        if bad:
-            raise ValueError(f"maps absolute paths to absolute paths (got {', '.join(bad)})")
-        return v
 
 
 class Experiment(Strict):
