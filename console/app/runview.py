@@ -184,9 +184,25 @@ class ApprovalWindow:
         return max(0.0, self.until - (time.time() if now is None else now))
 
 
+def summed_progress(phases: dict[str, tuple[int, int]]) -> tuple[str, int, int] | None:
+    """One progress figure for phases running side by side (`smoke:toy-mcq` 3/5 and `smoke:toy-mcq-lm` 0/5 →
+    `smoke (2 benchmarks)` 3/10); a single phase keeps its own name."""
+    if not phases:
+        return None
+    if len(phases) == 1:
+        (name, (done, total)), = phases.items()
+        return name, done, total
+    stages = {name.split(":", 1)[0] for name in phases}
+    label = f"{stages.pop()} ({len(phases)} benchmarks)" if len(stages) == 1 else ", ".join(sorted(phases))
+    return label, sum(d for d, _ in phases.values()), sum(t for _, t in phases.values())
+
+
 @dataclass
 class _Live:
     progress: tuple[str, int, int] | None = None
+    phases: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Progress per phase since the last state change: a stage's benchmarks run side by side, each with its own
+    count; `progress` is their sum."""
     tok_s: float | None = None
     tok_s_range: tuple[float, float] | None = None
     final: AcceptanceReading | None = None
@@ -278,9 +294,10 @@ class RunModel:
             c.activity.extend(f"[{stamp(e.ts)}] {line}" for line in text.splitlines())
         match e:
             case CellStateChanged():
-                c.progress = None
+                c.progress, c.phases = None, {}
             case PhaseProgress():
-                c.progress = (e.phase, int(e.done), int(e.total))
+                c.phases[e.phase] = (int(e.done), int(e.total))
+                c.progress = summed_progress(c.phases)
             case SpeedMeasured(scope="point"):
                 c.tok_s = _f(e.tok_s_median)
                 lo, hi = _f(e.tok_s_min), _f(e.tok_s_max)

@@ -1,6 +1,7 @@
 """lm-eval (EleutherAI harness) against the cell's own server, as a subprocess.
 
-``python -m lm_eval run --model local-chat-completions`` with ``base_url`` = the full
+``python -m lm_eval run --model local-chat-completions`` (for specdeck's own tasks ``python -m
+console.evals.lmeval_main run``: the same command, indexing only their folder) with ``base_url`` = the full
 ``/v1/chat/completions`` URL, ``--apply_chat_template``, ``--log_samples`` and ``--use_cache`` (sqlite in
 ``out_dir``: a killed run does not redo answered requests). The shipped sets (toy-mcq, toy-mcq-ko,
 gpqa-style) and any ``.jsonl`` become a custom task whose YAML is written into ``out_dir/tasks``: the local
@@ -21,6 +22,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -130,11 +132,14 @@ def gen_kwargs(generation: Generation) -> dict[str, Any]:
 
 def command(bench: Benchmark, target: EvalTarget, *, task: str, include_path: str | None, limit: int | None,
             samples: dict[str, list[int]] | None, generation: Generation, out_dir: Path,
-            num_concurrent: int = 2) -> list[str]:
+            num_concurrent: int = 2, include_path_only: bool = False) -> list[str]:
+    """lm-eval's command line; ``include_path_only`` (specdeck's own tasks) runs it through
+    ``console.evals.lmeval_main``, which indexes only the include_path folder (same arguments, same files)."""
     url = f"{target.base_url.rstrip('/')}/v1/chat/completions"
     model_args = (f"model={target.model},base_url={url},num_concurrent={num_concurrent},max_retries=3,"
                   "tokenizer_backend=None,timeout=3600")
-    argv = [sys.executable, "-m", "lm_eval", "run", "--model", "local-chat-completions",
+    entry = "console.evals.lmeval_main" if include_path_only and include_path else "lm_eval"
+    argv = [sys.executable, "-m", entry, "run", "--model", "local-chat-completions",
             "--model_args", model_args, "--tasks", task, "--apply_chat_template",
             "--gen_kwargs", *(f"{k}={v}" for k, v in gen_kwargs(generation).items()),
             "--log_samples", "--output_path", str(out_dir / "output"),
@@ -220,7 +225,8 @@ class LmEval(HarnessAdapter):
         out_dir = self.work_dir(out_dir)
         include_path = self._include_path(bench)
         task, samples, grouped = bench.task, None, None
-        if is_local_task(bench.task):
+        local = is_local_task(bench.task)
+        if local:
             data = resolve_dataset(bench.task, self.base_dir).resolve()
             n = len(load_items(data))
             tasks_dir = out_dir / "tasks"
@@ -243,7 +249,7 @@ class LmEval(HarnessAdapter):
             if not samples:
                 return EvalResult.from_items(bench.id, self.framework, stage, [])
             task, grouped = ",".join(samples), True
-        if not is_local_task(bench.task):
+        if not local:
             missing = missing_nltk_data(bench.task, include_path)
             if missing:
                 raise TaskDataMissing(
@@ -252,7 +258,8 @@ class LmEval(HarnessAdapter):
                     f"python -m nltk.downloader {' '.join(missing)} where the network allows (or `specdeck "
                     "prepare`), or point NLTK_DATA at a folder that has it")
         argv = command(bench, target, task=task, include_path=include_path, limit=limit, samples=samples,
-                       generation=generation, out_dir=out_dir, num_concurrent=self.num_concurrent)
+                       generation=generation, out_dir=out_dir, num_concurrent=self.num_concurrent,
+                       include_path_only=local)
         log_path = out_dir / "lm_eval.log"
         returncode, started, wall = run_logged(argv, env_for(target, self.offline), out_dir, log_path)
         results = newest(out_dir / "output", "results_*.json", since=started)
@@ -285,16 +292,48 @@ def _with_extra(result: EvalResult, extra: dict[str, Any]) -> EvalResult:
 
 
 # --- reading lm-eval's files --------------------------------------------------------------------------
+_LIVE: set[subprocess.Popen[bytes]] = set()
+_LIVE_LOCK = threading.Lock()
+
+
 def run_logged(argv: list[str], env: dict[str, str], cwd: Path, log_path: Path) -> tuple[int, float, float]:
     """Run an eval tool with its output (after the command line) in ``log_path``; returns the exit code, the
-    start time (for `newest(..., since=)`) and the wall seconds. Shared by the lm-eval and inspect adapters."""
+    start time (for `newest(..., since=)`) and the wall seconds. Shared by the lm-eval and inspect adapters. The
+    process is known to `stop_harnesses` while it runs (benchmarks run side by side in threads), and is killed
+    if this thread is interrupted, as `subprocess.run` does."""
     t0 = time.perf_counter()
     started = time.time()
     with log_path.open("w", encoding="utf-8") as log:
         log.write(" ".join(argv) + "\n")
         log.flush()
-        proc = subprocess.run(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, check=False)
-    return proc.returncode, started, time.perf_counter() - t0
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
+        try:
+            returncode = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(proc)
+    return returncode, started, time.perf_counter() - t0
+
+
+def stop_harnesses(grace_s: float = 5.0) -> int:
+    """Stop every eval-framework subprocess still running (SIGTERM, then SIGKILL after `grace_s`); how many."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return len(procs)
 
 
 def newest(root: Path, pattern: str, since: float | None = None) -> Path | None:

@@ -4,7 +4,8 @@ requests in flight, starts per serving config. Read by `specdeck status`, `specd
 - start-up: `server_starting` → `server_ready` (or `server_failed`): the GPU holds a loading server, no work.
 - server up: `server_ready` → `server_stopped` (or the end of the events while it is still up).
 - requests in flight: the `server_busy` spans the runner records around every phase that sends requests
-  (speed, smoke and full of each benchmark), clipped to server-up time. A span includes what a phase does
+  (speed, smoke and full of each benchmark), merged where they overlap (a stage's benchmarks run side by side)
+  and clipped to server-up time. A span includes what a phase does
   between requests (building prompts, an eval framework's own start-up: ~3 s for lm-eval), so it is an upper
   bound, close for the built-in evals, which send their items back to back.
 - starts per config: `server_starting` events per serving key (1.0 = every config started once).
@@ -131,13 +132,25 @@ class GpuBusyFold:
             up.setdefault(k, []).append((began, max(began, end)))
         up_s = sum(b - a for iv in up.values() for a, b in iv)
         busy = 0.0
-        for key, a, b in self.spans:
+        for key, a, b in merged(self.spans):
             for ua, ub in up.get(key, []):
                 busy += max(0.0, min(b, ub) - max(a, ua))
         startup = self.startup_s + sum(max(0.0, end - t) for t in self.starting.values())
         wall = (end - self.first) if self.first is not None else 0.0
         return GpuBusy(wall, up_s, startup, min(busy, up_s), dict(self.starts), end=end,
                        open_up=len(self.up_since), open_starting=len(self.starting))
+
+
+def merged(spans: Iterable[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """Spans of one server that overlap (a stage's benchmarks run side by side) merged into one: time with
+    requests in flight counts once."""
+    out: list[tuple[str, float, float]] = []
+    for key, a, b in sorted(spans):
+        if out and out[-1][0] == key and a <= out[-1][2]:
+            out[-1] = (key, out[-1][1], max(out[-1][2], b))
+        else:
+            out.append((key, a, b))
+    return out
 
 
 def gpu_busy(events: Iterable[Event], now: float | None = None) -> GpuBusy:

