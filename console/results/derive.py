@@ -223,7 +223,9 @@ def accuracy_delta_table(df: pd.DataFrame, items: pd.DataFrame | None = None) ->
         bse = standard_error(bp, bn, _num(base["stderr"]))
         delta = p - bp
         se_d = math.sqrt(se**2 + bse**2)
-        within: Any = pd.NA if math.isnan(se_d) or math.isnan(delta) else bool(abs(delta) < 2 * se_d)
+        # A Δ of 0 is no difference even when both scores are 0 or 1 (SE_Δ = 0, so |Δ| < 2·SE_Δ cannot hold).
+        within: Any = (pd.NA if math.isnan(se_d) or math.isnan(delta)
+                       else bool(abs(delta) < 2 * se_d or abs(delta) < 1e-12))
         verdict = "n/a (no n or stderr)" if within is pd.NA else (
             "within noise" if within else "outside noise")
         note = f"baseline from run {_text(base['run_id'])}" if _text(base["run_id"]) != _text(row["run_id"]) else ""

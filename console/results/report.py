@@ -31,7 +31,8 @@ METHOD = (
     "repeats. Acceptance comes from `/metrics` counters diffed around a quiet phase: acceptance length = "
     "1 + Δaccepted / Δdrafts. Accuracy Δ is against the AR baseline of the same model and precision; "
     "SE = √(p(1−p)/n) unless the framework reports one, SE_Δ = √(SE_a² + SE_b²), and a Δ is *within noise* "
-    "when |Δ| < 2·SE_Δ. Roofline ceiling at c=1 = memory bandwidth / (active params × bytes per param)."
+    "when |Δ| < 2·SE_Δ (a Δ of 0 always is, even at SE 0). Roofline ceiling at c=1 = memory bandwidth / "
+    "(active params × bytes per param)."
 )
 STREAMING_NOTE = (
     "{n} speed row(s) come from a streaming client import (`vllm bench serve` `output_throughput` = "

@@ -153,3 +153,17 @@ def test_guide_keeps_two_techniques_of_one_method_and_k_apart() -> None:
     g = workload_guide(rows, [{"name": "Fastest", "objective": "max_speed"}]).iloc[0]
     assert g["tok_s"] == pytest.approx(37.3)
     assert g["best"] == "wide fp32 draft_model k=4 (draft-exact-k4)"
+
+
+def test_equal_perfect_scores_are_within_noise() -> None:
+    """The demo's toy scores 1.000 with AR and with every drafter: SE = 0 on both sides, so |Δ| < 2·SE_Δ cannot
+    hold, and the report said "outside noise" for a Δ of +0.000. A Δ of 0 is within noise; a real gap is not."""
+    def acc(tech: str, score: float) -> dict:
+        return {"run_id": "r", "cell_id": f"wide.fp32.{tech}.short.c1", "model": "wide", "precision": "fp32",
+                "technique": "ar" if tech == "ar" else "draft_model", "k": None if tech == "ar" else 4,
+                "measurement": "accuracy", "context": "short", "concurrency": 1, "benchmark": "toy-mcq",
+                "framework": "builtin", "score": score, "n": 20}
+    table = accuracy_delta_table(pd.DataFrame([acc("ar", 1.0), acc("draft-exact-k4", 1.0)]))
+    assert table.iloc[0]["verdict"] == "within noise" and bool(table.iloc[0]["within_noise"])
+    table = accuracy_delta_table(pd.DataFrame([acc("ar", 1.0), acc("draft-exact-k4", 0.5)]))
+    assert table.iloc[0]["verdict"] == "outside noise"
