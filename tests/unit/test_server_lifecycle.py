@@ -100,3 +100,72 @@ def test_a_new_pool_adopts_a_healthy_orphan_and_reaps_a_sick_one(tmp_path) -> No
     pool.close()  # the adopted group is ours now: close stops it
     assert not group_members(healthy.pgid)
     assert store.recorded_servers() == []
+
+
+# --- the next config's start in the background (ServerPool.prestart) ------------------------------------------
+class _Cell:
+    """What the pool reads of a cell."""
+
+    def __init__(self, key: str) -> None:
+        from types import SimpleNamespace
+
+        self.id, self.serving_key = f"m.fp32.{key}.short.c1", key
+        self.model = SimpleNamespace(id="m", attach=None)
+        self.technique = SimpleNamespace(id=key)
+        self.serving = SimpleNamespace(startup_timeout_s=60)
+
+
+def _pool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, max_live: int, **plan: object):
+    from console.serve import pool as pool_mod
+
+    monkeypatch.setattr(pool_mod, "build_launch", lambda cell, **kw: plan_for(tmp_path, **plan))  # type: ignore[arg-type]
+    events: list = []
+    return pool_mod.ServerPool(tmp_path, max_live=max_live, on_event=events.append), events
+
+
+def test_prestart_hands_its_server_to_acquire(tmp_path, monkeypatch) -> None:
+    pool, events = _pool(tmp_path, monkeypatch, max_live=2, delay=1.0)
+    a, b = _Cell("a"), _Cell("b")
+    first = pool.acquire(a)
+    assert pool.prestart(b) and pool.starting == ["b"] and list(pool.live) == ["a"]
+    assert not pool.prestart(b)  # already starting
+    second = pool.acquire(b)  # waits for the start under way, starts nothing new
+    assert pool.starting == [] and set(pool.live) == {"a", "b"} and second.healthy()
+    kinds = [(type(e).__name__, e.serving_key) for e in events]
+    assert kinds.count(("ServerStarting", "b")) == 1 and ("ServerReady", "b") in kinds
+    pgids = first.pgid, second.pgid
+    pool.close()
+    assert not any(group_members(p) for p in pgids)
+
+
+def test_no_prestart_without_room(tmp_path, monkeypatch) -> None:
+    pool, events = _pool(tmp_path, monkeypatch, max_live=1)
+    pool.acquire(_Cell("a"))
+    assert not pool.prestart(_Cell("b")) and pool.starting == []
+    pool.close()
+
+
+def test_close_calls_off_a_start_under_way(tmp_path, monkeypatch) -> None:
+    pool, events = _pool(tmp_path, monkeypatch, max_live=2, delay=60.0)
+    assert pool.prestart(_Cell("b"))
+    deadline = time.monotonic() + 10
+    while not any(type(e).__name__ == "ServerStarting" for e in events) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    pool.close()
+    assert time.monotonic() - t0 < 20 and pool.starting == [] and pool.live == {}
+    failed = [e for e in events if type(e).__name__ == "ServerFailed"]
+    assert [e.reason for e in failed] == ["cancelled"]
+    for p in psutil.process_iter(["cmdline"]):
+        assert "fake_vllm" not in " ".join(p.info["cmdline"] or []) or str(tmp_path) not in " ".join(
+            p.info["cmdline"] or [])
+
+
+def test_a_failed_prestart_fails_the_acquire_once(tmp_path, monkeypatch) -> None:
+    pool, events = _pool(tmp_path, monkeypatch, max_live=2, mode="die")
+    assert pool.prestart(_Cell("b"))
+    with pytest.raises(ServerStartError):
+        pool.acquire(_Cell("b"))
+    assert [type(e).__name__ for e in events].count("ServerFailed") == 1
+    pool.close()
