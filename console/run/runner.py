@@ -381,12 +381,8 @@ class Runner(ApprovalFlow):
         prestart = getattr(self.pool, "prestart", None)
         if prestart is None or self.pool is None:
             return
-        rows = {r.cell_id: r.state for r in self.store.cells()}
-        for key in list(self.pool.live):  # a finished config's idle server would take the room of the next one
-            if key != cell.serving_key and key not in self._window and not any(
-                    c.serving_key == key and self.has_work(c, rows[c.id]) for c in self.cells):
-                self.pool.release(key)
         busy = set(self.pool.live) | set(getattr(self.pool, "starting", ())) | {cell.serving_key}
+        rows = {r.cell_id: r.state for r in self.store.cells()}
         for other in self.cells:
             if other.serving_key not in busy and self.has_work(other, rows[other.id]):
                 prestart(other)
