@@ -53,13 +53,6 @@ Until = Literal["speed", "smoke", "full"]
 ACTIVE = (S.PLANNED, S.SERVING, S.SPEED, S.SMOKE, S.FULL)
 
 
-def servers_at_once(exp: LoadedExperiment) -> int:
-    """Servers a runner keeps up at once: 1 on a GPU (one model fills it); 2 when the experiment's device is the
-    CPU, where the next config's server starts behind this one's evals (`Runner.warm_next`) and a config held for
-    its approval does not keep the others waiting. Speed is never measured beside a starting server."""
-    return 2 if "cpu" in (exp.spec.experiment.device or "").lower() else 1
-
-
 @dataclass
 class RunOptions:
     """How far to go and how to behave while waiting for an operator."""
@@ -229,7 +222,7 @@ class Runner(ApprovalFlow):
         if self.pool is None:
             self.pool = ServerPool(self.run_dir, run_id=self.run_id, api_key=self.folder.api_key(),
                                    base_dir=self.exp.base_dir, models_dir=self.opt.models_dir,
-                                   on_event=self.emit, registry=self.store, max_live=servers_at_once(self.exp))
+                                   on_event=self.emit, registry=self.store)
             for note in self.pool.adopt_or_reap():
                 self.emit(PhaseProgress(phase="resume", detail=note))
         released = False
@@ -361,32 +354,7 @@ class Runner(ApprovalFlow):
             why = "no benchmarks declared" if not self.exp.spec.benchmarks else f"accuracy is measured on {rep}"
             self.move(cell, S.DONE, why)
             return
-        self.speed_first(cell)
         self.run_smoke(cell, server, benches)
-
-    def speed_first(self, cell: Cell) -> None:
-        """The other cells of this serving config (other concurrencies, contexts) measure speed before its evals
-        start, on the same server: then nothing of this config is left to measure when `warm_next` starts the
-        next config's server behind the evals."""
-        rows = {r.cell_id: r.state for r in self.store.cells()}
-        for other in self.cells:
-            if (other.serving_key == cell.serving_key and other.id != cell.id and rows.get(other.id) in ACTIVE
-                    and not self._speed_done(other)):
-                self.advance(other)
-
-    def warm_next(self, cell: Cell) -> None:
-        """Start the next config's server in the background while this config runs its evals (a pool with room
-        for two servers: a CPU box). The next speed phase waits for that start to finish (`ServerPool.acquire`),
-        so a measurement never runs beside a starting server; evals, whose answers do not depend on timing, do."""
-        prestart = getattr(self.pool, "prestart", None)
-        if prestart is None or self.pool is None:
-            return
-        busy = set(self.pool.live) | set(getattr(self.pool, "starting", ())) | {cell.serving_key}
-        rows = {r.cell_id: r.state for r in self.store.cells()}
-        for other in self.cells:
-            if other.serving_key not in busy and self.has_work(other, rows[other.id]):
-                prestart(other)
-                return
 
     def _target(self, cell: Cell, server: Server) -> EvalTarget:
         from console.serve.argv import resolve_model_path
@@ -430,14 +398,12 @@ class Runner(ApprovalFlow):
         each benchmark's result or the exception that failed it, in the experiment's order."""
         from console.evals.lmeval import stop_harnesses
 
-        self.warm_next(cell)
-
         def job(bench: Benchmark) -> Callable[[], EvalResult]:
             limit = bench.smoke_items if stage == "smoke" else bench.full_items
             return lambda: self.run_stage(cell, server, bench, stage, limit)
 
         outcomes = side_by_side([job(b) for b in benches], on_abort=stop_harnesses, names=[b.id for b in benches])
-        return list(zip(benches, outcomes, strict=True))
+        return list(zip(benches, outcomes))
 
     def run_smoke(self, cell: Cell, server: Server, benches: list[Benchmark]) -> None:
         self.move(cell, S.SMOKE)

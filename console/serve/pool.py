@@ -1,15 +1,9 @@
 """Servers for cells: one per serving config, reused by every cell that shares it, one live at a time
-(one GPU), or `max_live` at a time. Logs go to `runs/<run>/servers/<key>.log`, linked as
-`cells/<cell>/server.log`.
-
-With room for two (`max_live` ≥ 2: a CPU box), `prestart` starts the next config's server in the background while
-the current one runs its evals, so that start-up (most of a toy config's time) hides behind them. `acquire` waits
-for any start in the background before it returns, so a speed phase never runs next to a starting server."""
+(one GPU). Logs go to `runs/<run>/servers/<key>.log`, linked as `cells/<cell>/server.log`."""
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -63,10 +57,6 @@ class ServerPool:
         self.extra_env = extra_env or {}
         self.registry = registry
         self.live: dict[str, Server] = {}
-        self._starting: dict[str, _Start] = {}
-        """Starts running in the background (`prestart`), by serving key; only the caller's thread touches
-        `live` and this dict."""
-        self._closing = False
 
     def log_path(self, cell: Cell) -> Path:
         return self.run_dir / "servers" / f"{cell.model.id}.{cell.technique.id}.{cell.serving_key}.log"
@@ -80,13 +70,8 @@ class ServerPool:
         return link
 
     def acquire(self, cell: Cell) -> Server:
-        """A healthy server for `cell`. Raises `ServerStartError` (also sent as a ServerFailed event). Waits for
-        any start running in the background first (its server joins `live`, or its error is raised here when it
-        was this cell's config)."""
+        """A healthy server for `cell`. Raises `ServerStartError` (also sent as a ServerFailed event)."""
         key = cell.serving_key
-        failed = self.wait_starting()
-        if key in failed:
-            raise failed[key]
         server = self.live.get(key)
         if server is not None and server.alive():
             if cell.model.attach is None:
@@ -96,20 +81,6 @@ class ServerPool:
             self.release(key)
         while len(self.live) >= self.max_live:
             self.release(next(iter(self.live)))
-        server = self._start(cell)
-        self.live[key] = server
-        self._record(key, server)
-        return server
-
-    def _start(self, cell: Cell, spawned: Callable[[Server], None] | None = None) -> Server:
-        """Start (or attach) `cell`'s server and wait until it is healthy; the events say so."""
-        key = cell.serving_key
-
-        def on_spawn(s: Server) -> None:
-            self._record(key, s)
-            if spawned is not None:
-                spawned(s)
-
         try:
             if cell.model.attach is not None:
                 a = cell.model.attach
@@ -124,65 +95,19 @@ class ServerPool:
                 self.on_event(ServerStarting(run_id=self.run_id, cell_id=cell.id, serving_key=key,
                                              command=plan.command_line(), log_path=str(log)))
                 server = start_server(plan, log, timeout_s=cell.serving.startup_timeout_s or 600,
-                                      extra_env=self.extra_env, on_spawn=on_spawn)
+                                      extra_env=self.extra_env, on_spawn=lambda s: self._record(key, s))
                 self.on_event(ServerReady(run_id=self.run_id, cell_id=cell.id, serving_key=key,
                                           url=server.base_url, startup_s=server.startup_s))
         except ServerStartError as exc:
             if self.registry is not None:
                 self.registry.forget_server(key)  # start_server stopped the group on its way out
-            if self._closing:  # a background start stopped by close(): it did not fail, it was called off
-                self.on_event(ServerFailed(run_id=self.run_id, cell_id=cell.id, serving_key=key, reason="cancelled",
-                                           message="the runner stopped while this server was starting",
-                                           fix="`specdeck resume RUN` starts it again"))
-            else:
-                self.on_event(ServerFailed(run_id=self.run_id, cell_id=cell.id, serving_key=key,
-                                           reason=exc.reason, message=exc.message, fix=exc.fix,
-                                           evidence=exc.evidence))
+            self.on_event(ServerFailed(run_id=self.run_id, cell_id=cell.id, serving_key=key,
+                                       reason=exc.reason, message=exc.message, fix=exc.fix,
+                                       evidence=exc.evidence))
             raise
+        self.live[key] = server
+        self._record(key, server)
         return server
-
-    # --- the next config's start, behind this one's evals ----------------------------------------------------
-    def prestart(self, cell: Cell) -> bool:
-        """Start `cell`'s server in a background thread, to be handed out by `acquire`. Only with room for it
-        (`max_live` counts live and starting servers), never for an attached server or one already up; False
-        when nothing was started. The caller must not measure speed until `acquire` (or `wait_starting`)."""
-        key = cell.serving_key
-        if (self._closing or cell.model.attach is not None or key in self.live or key in self._starting
-                or len(self.live) + len(self._starting) >= self.max_live):
-            return False
-        start = _Start(cell)
-
-        def run() -> None:
-            try:
-                start.server = self._start(cell, spawned=start.spawned.append)
-            except BaseException as exc:  # noqa: BLE001 - handed to whoever acquires this config
-                start.error = exc
-
-        start.thread = threading.Thread(target=run, daemon=True, name=f"prestart-{key}")
-        self._starting[key] = start
-        start.thread.start()
-        return True
-
-    @property
-    def starting(self) -> list[str]:
-        """Serving keys whose server is starting in the background."""
-        return list(self._starting)
-
-    def wait_starting(self) -> dict[str, ServerStartError]:
-        """Wait for every background start; a started server joins `live`. Returns the starts that failed (their
-        ServerFailed event was sent), by serving key."""
-        failed: dict[str, ServerStartError] = {}
-        for key, start in list(self._starting.items()):
-            assert start.thread is not None
-            start.thread.join()
-            del self._starting[key]
-            if start.server is not None:
-                self.live[key] = start.server
-            elif isinstance(start.error, ServerStartError):
-                failed[key] = start.error
-            elif start.error is not None:
-                raise start.error
-        return failed
 
     def _record(self, key: str, server: Server) -> None:
         if self.registry is not None and server.pgid is not None:
@@ -223,37 +148,11 @@ class ServerPool:
                                     seconds=report.seconds, survivors=tuple(report.survivors)))
 
     def close(self) -> None:
-        self._closing = True
-        try:
-            for start in list(self._starting.values()):
-                for server in start.spawned:  # still starting: stop its group, its thread then returns
-                    if start.server is None:
-                        server.stop(grace_s=10)
-            for key, start in list(self._starting.items()):
-                assert start.thread is not None
-                start.thread.join(30)
-                if start.server is not None:  # it became healthy meanwhile: stop it like a live one
-                    self.live[key] = start.server
-            self._starting.clear()
-            for key in list(self.live):
-                self.release(key)
-        finally:
-            self._closing = False
+        for key in list(self.live):
+            self.release(key)
 
     def __enter__(self) -> ServerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _Start:
-    """One background start: its thread, the server once healthy or the error, and the spawned process (so that
-    `close` can stop a start still under way)."""
-
-    def __init__(self, cell: Cell) -> None:
-        self.cell = cell
-        self.thread: threading.Thread | None = None
-        self.server: Server | None = None
-        self.error: BaseException | None = None
-        self.spawned: list[Server] = []
