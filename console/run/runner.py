@@ -403,7 +403,7 @@ class Runner(ApprovalFlow):
             return lambda: self.run_stage(cell, server, bench, stage, limit)
 
         outcomes = side_by_side([job(b) for b in benches], on_abort=stop_harnesses, names=[b.id for b in benches])
-        return list(zip(benches, outcomes))
+        return list(zip(benches, outcomes, strict=True))
 
     def run_smoke(self, cell: Cell, server: Server, benches: list[Benchmark]) -> None:
         self.move(cell, S.SMOKE)

@@ -79,5 +79,38 @@ def test_resume_skips_committed(demo: LoadedExperiment, target: EvalTarget, tmp_
     assert [i.item_id for i in got] == ["toy-002"]
 
 
+def test_the_four_smokes_side_by_side(demo: LoadedExperiment, target: EvalTarget, tmp_path: Path) -> None:
+    """What the runner does with a stage (console.run.side_by_side): the four benchmarks' smokes at once against
+    the one real server, lm-eval through console.evals.lmeval_main (its own task folder only). Each passes on its
+    own five items, and the two framework subprocesses ran at the same time."""
+    from console.evals.lmeval import stop_harnesses
+    from console.run.side_by_side import side_by_side
+
+    spans: dict[str, tuple[float, float]] = {}
+
+    def job(bench: Benchmark):  # type: ignore[no-untyped-def]
+        def go() -> tuple[EvalResult, list[EvalItem]]:
+            t0 = time.monotonic()
+            out = run(demo, target, tmp_path / "together", bench)
+            spans[bench.id] = (t0, time.monotonic())
+            return out
+        return go
+
+    benches = [demo_bench(demo, b) for b in ("toy-mcq", "toy-mcq-ko", "toy-mcq-lm", "toy-mcq-inspect")]
+    t0 = time.monotonic()
+    outcomes = side_by_side([job(b) for b in benches], on_abort=stop_harnesses)
+    wall = time.monotonic() - t0
+    for bench, outcome in zip(benches, outcomes, strict=True):
+        assert not isinstance(outcome, BaseException), outcome
+        result, got = outcome
+        assert len(got) == 5 and judge_smoke(bench, result).passed, (bench.id, [i.raw_output for i in got])
+    (lm_a, lm_b), (in_a, in_b) = spans["toy-mcq-lm"], spans["toy-mcq-inspect"]
+    assert max(lm_a, in_a) < min(lm_b, in_b), spans  # the two frameworks overlapped
+    log = (tmp_path / "together" / "toy-mcq-lm" / "lm_eval.log").read_text(encoding="utf-8")
+    assert "-m console.evals.lmeval_main run" in log.splitlines()[0]
+    print(f"\nfour smokes side by side: {wall:.1f} s; each: "
+          + ", ".join(f"{k} {b - a:.1f} s" for k, (a, b) in spans.items()))
+
+
 def test_report_wall_times() -> None:
     print("\n" + "\n".join(f"{k}: {v:.1f} s" for k, v in sorted(WALL.items())))

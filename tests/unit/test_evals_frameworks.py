@@ -59,6 +59,21 @@ def test_task_yaml(tmp_path: Path, extractor: str, group: int) -> None:
     assert next(g for g in pick if g) == extract_answer(text, 4, extractor)  # type: ignore[arg-type]
 
 
+def framework_exits_1(monkeypatch: pytest.MonkeyPatch, calls: list) -> None:
+    """The framework subprocess (`run_logged` starts it with Popen) as a stand-in that exits 1 at once; its
+    argv and keyword arguments are appended to `calls`."""
+    import subprocess
+
+    class FakePopen:
+        def __init__(self, argv, **kw):  # type: ignore[no-untyped-def]
+            calls.append((argv, kw))
+
+        def wait(self, timeout=None):  # type: ignore[no-untyped-def]
+            return 1
+
+    monkeypatch.setattr(subprocess, "Popen", FakePopen)
+
+
 def test_lmeval_command() -> None:
     argv = lmeval.command(bench("lm-eval"), TARGET, task="specdeck_toy_mcq", include_path="/x/tasks", limit=5,
                           samples={"specdeck_toy_mcq": [2, 3, 4]}, generation=GEN, out_dir=Path("/out"))
@@ -137,24 +152,19 @@ def test_relative_run_folder_gives_absolute_paths(framework: str, tmp_path: Path
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """Both frameworks run with cwd = out_dir, so a run folder given as `runs/…` must reach them as absolute
     paths (a demo run failed with lm-eval's 'Tasks not found' before this)."""
-    import subprocess
 
     from console.evals.registry import adapter_for
 
-    seen: dict[str, object] = {}
-
-    def fake_run(argv, **kw):  # type: ignore[no-untyped-def]
-        seen["argv"], seen["cwd"] = argv, kw.get("cwd")
-        return subprocess.CompletedProcess(argv, 1)
-
+    calls: list = []
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    framework_exits_1(monkeypatch, calls)
     b = bench(framework)
     with pytest.raises(Exception, match="exited 1"):
         adapter_for(b).run(b, TARGET, stage="smoke", limit=5, generation=GEN, out_dir=Path("runs/r/evals"),
                            skip_ids=set(), on_item=lambda _i: None)
-    argv = [str(a) for a in seen["argv"]]  # type: ignore[union-attr]
-    assert Path(str(seen["cwd"])).is_absolute()
+    [(argv, kw)] = calls
+    argv = [str(a) for a in argv]
+    assert Path(str(kw["cwd"])).is_absolute()
     flags = {"--include_path", "--output_path", "--use_cache", "--log-dir"}
     paths = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in flags]
     paths += [a.split("=", 1)[1] for a in argv if a.startswith("dataset=")]
@@ -202,21 +212,15 @@ def test_epochs_count_in_the_estimate_and_only_where_supported() -> None:
 def test_group_smoke_picks_items_across_subtasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Fix 5: mmlu_pro is a 14-subtask group in lm-eval 0.4.13; `--limit 5` would run 70 items. The smoke
     runs 5: doc 0 of five subtasks, named in --tasks and --samples."""
-    import subprocess
 
-    seen: dict[str, list[str]] = {}
-
-    def fake_run(argv, **kw):  # type: ignore[no-untyped-def]
-        seen["argv"] = [str(a) for a in argv]
-        return subprocess.CompletedProcess(argv, 1)
-
-    monkeypatch.setattr(subprocess, "run", fake_run)
+    calls: list = []
+    framework_exits_1(monkeypatch, calls)
     assert len(lmeval.group_leaves("mmlu_pro")) == 14 and lmeval.group_leaves("ifeval") == []
     b = bench("lm-eval", "mmlu_pro", metric="exact_match,custom-extract")
     with pytest.raises(lmeval.LmEvalError):
         lmeval.LmEval().run(b, TARGET, stage="smoke", limit=5, generation=GEN, out_dir=tmp_path,
                             skip_ids={"mmlu_pro_biology/0"}, on_item=lambda _i: None)
-    argv = seen["argv"]
+    argv = [str(a) for a in calls[0][0]]
     samples = json.loads(argv[argv.index("--samples") + 1])
     assert "--limit" not in argv
     assert samples == {"mmlu_pro_business": [0], "mmlu_pro_chemistry": [0], "mmlu_pro_computer_science": [0],
@@ -228,12 +232,11 @@ def test_group_smoke_picks_items_across_subtasks(tmp_path: Path, monkeypatch: py
 def test_ifeval_without_punkt_tab_fails_before_any_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Fix 3: lm-eval's IFEval needs nltk's punkt_tab (instructions_util.py downloads it at import; offline that
     fails and the run crashes while scoring). specdeck says so before it starts lm-eval."""
-    import subprocess
 
     import nltk
 
     calls: list[object] = []
-    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: calls.append(argv) or subprocess.CompletedProcess(argv, 1))
+    framework_exits_1(monkeypatch, calls)
     monkeypatch.setattr(nltk.data, "path", [str(tmp_path / "empty")])
     b = Benchmark(id="ifeval", framework="lm-eval", task="ifeval", floor=0.3)
     with pytest.raises(lmeval.TaskDataMissing, match="punkt_tab") as info:
@@ -244,10 +247,9 @@ def test_ifeval_without_punkt_tab_fails_before_any_request(tmp_path: Path, monke
 
 def test_ifeval_with_punkt_tab_starts_lm_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               punkt_tab_stub: Path) -> None:
-    import subprocess
 
     calls: list[object] = []
-    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: calls.append(argv) or subprocess.CompletedProcess(argv, 1))
+    framework_exits_1(monkeypatch, calls)
     b = Benchmark(id="ifeval", framework="lm-eval", task="ifeval", floor=0.3)
     with pytest.raises(lmeval.LmEvalError, match="exited 1"):
         lmeval.LmEval().run(b, TARGET, stage="smoke", limit=5, generation=GEN, out_dir=tmp_path, skip_ids=set(),
