@@ -220,7 +220,8 @@ def best_k_view(d: ReportData) -> pd.DataFrame:
         "sweep": ("sweep", t.text), "context": ("ctx", t.text), "concurrency": ("c", t.integer),
         "category": ("category", t.text), "best_k": ("best k", t.integer), "tok_s": ("tok/s", t.num(".1f")),
         "speedup": ("speed-up", t.num(".2f", "×")), "worst_tok_s": ("worst k tok/s", t.num(".1f")),
-        "ks": ("k measured", t.text)})
+        "ks": ("k measured", t.text), "next_k": ("next best k", t.integer), "margin": ("margin", t.num("+.1%")),
+        "call": ("separated?", t.text)})
 
 
 def speed_accuracy_view(d: ReportData) -> pd.DataFrame:

@@ -66,17 +66,40 @@ def k_curves(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_k(curves: pd.DataFrame) -> pd.DataFrame:
-    """The best k of each curve, with the range of k measured and how far the worst k fell behind."""
+    """The best k of each curve, with the range of k measured, how far the worst k fell behind, the runner-up k
+    and the best k's margin over it, and whether the repeats separate them (`call`)."""
     cols = ["sweep", "model", "precision", "context", "concurrency", "category", "best_k", "tok_s", "speedup",
-            "ks", "worst_tok_s"]
+            "ks", "worst_tok_s", "next_k", "margin", "call"]
     if curves.empty:
         return pd.DataFrame(columns=cols)
     out = []
     keys = [curves[c].astype("string").fillna("") for c in CURVE_KEYS]
     for _, g in curves.groupby(keys, sort=False):
         b = g[g["best"]].iloc[0]
+        others = g[~g["best"]]
+        nxt = others.loc[others["tok_s"].astype(float).idxmax()]
         out.append({"sweep": b["sweep"], "model": b["model"], "precision": b["precision"], "context": b["context"],
                     "concurrency": b["concurrency"], "category": b["category"], "best_k": int(b["k"]),
                     "tok_s": b["tok_s"], "speedup": b["speedup"], "ks": ", ".join(str(k) for k in g["k"]),
-                    "worst_tok_s": float(g["tok_s"].min())})
+                    "worst_tok_s": float(g["tok_s"].min()), "next_k": int(nxt["k"]),
+                    "margin": float(b["tok_s"]) / float(nxt["tok_s"]) - 1.0, "call": best_k_call(b, others)})
     return pd.DataFrame(out, columns=cols)
+
+
+def best_k_call(best: pd.Series, others: pd.DataFrame) -> str:
+    """Whether the repeats separate the best k from the others: "clear" when its slowest repeat beats every
+    other k's fastest; "within the spread" when they overlap; "one repeat: unknown" with one repeat per point
+    (min = max): no spread to judge by, and a few per cent between two k can be the box's noise (docs/models.md:
+    the demo's best k changed from run to run)."""
+    def fnum(x: Any) -> float:
+        try:
+            return float(x)
+        except (TypeError, ValueError):
+            return math.nan
+
+    pts = [best, *(r for _, r in others.iterrows())]
+    lo = [fnum(r["tok_s_min"]) for r in pts]
+    hi = [fnum(r["tok_s_max"]) for r in pts]
+    if any(math.isnan(v) for v in lo + hi) or all(a == b for a, b in zip(lo, hi, strict=True)):
+        return "one repeat: unknown"
+    return "clear" if lo[0] > max(hi[1:]) else "within the spread"

@@ -76,6 +76,24 @@ def test_k_curves_mark_the_best_k_per_context_and_concurrency(rows: pd.DataFrame
     assert summary.iloc[0]["ks"] == "1, 2, 4, 6, 8"
 
 
+def test_best_k_says_whether_the_repeats_separate_it() -> None:
+    """The demo's k curve changed its best k from run to run (one repeat each): the summary names the runner-up,
+    the margin, and whether the spread of the repeats separates them."""
+    def curve(points: dict[int, tuple[float, float, float]]) -> pd.Series:
+        rows = [dict(speed(f"n-k{k}", "draft_model", k, "short", 1, med, sweep="n"), tok_s_min=lo, tok_s_max=hi)
+                for k, (lo, med, hi) in points.items()]
+        return best_k(k_curves(normalize(pd.DataFrame(rows)))).iloc[0]
+
+    clear = curve({2: (20, 21, 22), 4: (28, 29, 30), 8: (25, 26, 27)})
+    assert clear["best_k"] == 4 and clear["next_k"] == 8 and clear["call"] == "clear"
+    assert clear["margin"] == pytest.approx(29 / 26 - 1)
+    overlap = curve({2: (25, 29.8, 31), 4: (26, 29.5, 32), 8: (27, 29.4, 30)})
+    assert overlap["best_k"] == 2 and overlap["call"] == "within the spread"
+    one = curve({2: (26.1, 26.1, 26.1), 4: (29.3, 29.3, 29.3), 8: (31.5, 31.5, 31.5)})  # run B of the demo
+    assert one["best_k"] == 8 and one["call"] == "one repeat: unknown"
+    assert one["margin"] == pytest.approx(31.5 / 29.3 - 1)
+
+
 def test_imported_rows_form_a_curve_per_method(rows: pd.DataFrame) -> None:
     imp = [dict(speed(f"x{k}", "mtp", k, "short", 1, tok), source="vllm-bench", cell_id=f"gemma_mtp_nt{k}")
            for k, tok in ((4, 90.0), (8, 120.0))]
