@@ -376,6 +376,9 @@ class Runner(ApprovalFlow):
             n = len(self.store.done_items(cell.id, bench.id, stage))
             self.emit(PhaseProgress(cell_id=cell.id, phase=f"{stage}:{bench.id}", done=n, total=total))
 
+        # Announce the stage's size before its first item: the benchmarks of a stage run side by side and the
+        # console sums their counts, so one that reports only at its end (inspect) must count from the start.
+        self.emit(PhaseProgress(cell_id=cell.id, phase=f"{stage}:{bench.id}", done=len(done), total=total))
         out = self.rc.cell_dir(cell) / "evals" / bench.id / stage
         out.mkdir(parents=True, exist_ok=True)
         generation = bench.generation or self.exp.spec.generation

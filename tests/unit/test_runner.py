@@ -340,8 +340,19 @@ def test_a_stages_benchmarks_run_side_by_side(write_toml, tmp_path) -> None:
         workload((context(tokens=64),), concurrency=[1]),
         benchmark("mcq", task="toy", smoke_items=5, full_items=12, expected_output_tokens=100),
         benchmark("mcq2", task="toy", smoke_items=5, full_items=12, expected_output_tokens=100), blank=False)))
-    runner, states = run(two, tmp_path, MeetingAdapter(), yes_after_smoke=True)
+    seen: list = []
+    runner = Runner(two, tmp_path / "run", FakePhases(MeetingAdapter()),
+                    RunOptions(poll_s=0.05, approval_window_s=0.0, yes_after_smoke=True), pool=FakePool(),
+                    on_event=seen.append)
+    states = runner.run()
     assert states == {"m.bf16.ar.short.c1": "done"}
+    # each benchmark announces its stage's size before its first item: the console's summed count
+    # (smoke (2 benchmarks) 3/10) never shows a stage as done while one benchmark has not reported yet
+    firsts: dict = {}
+    for e in seen:
+        if type(e).__name__ == "PhaseProgress" and e.phase.startswith(("smoke:", "full:")):
+            firsts.setdefault(e.phase, (e.done, e.total))
+    assert firsts == {"smoke:mcq": (0, 5), "smoke:mcq2": (0, 5), "full:mcq": (0, 12), "full:mcq2": (0, 12)}
     store = Store(tmp_path / "run" / "state.sqlite")
     assert sorted(v[1] for v in store.verdicts("m.bf16.ar.short.c1")) == ["mcq", "mcq2"]
     for bench in ("mcq", "mcq2"):  # every item once, smoke and full
