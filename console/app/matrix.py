@@ -263,7 +263,18 @@ class MatrixScreen(Screen[None]):
         self.matrix.select([])
 
     def action_approve(self) -> None:
+        """Review the cell under the cursor; when it has nothing to decide and another cell waits for its
+        approval (the header says "N awaiting approval (y)"), review that one and move the cursor to it."""
         cid = self.matrix.current_cell_id
+        snap = self.run_view.snapshot if self.run_view else None
+        here = snap.cell(cid) if snap and cid else None
+        if snap is not None and (here is None or here.state is not CellState.AWAITING_APPROVAL):
+            waiting = [c.cell_id for c in snap.cells
+                       if c.in_run and c.state is CellState.AWAITING_APPROVAL and not c.pending]
+            shown = [w for w in waiting if w in list(self.matrix.visible_ids)]
+            if shown:
+                cid = shown[0]
+                self.matrix.move_cursor(row=list(self.matrix.visible_ids).index(cid))
         if cid:
             self.post_message(ReviewCell(cid))
 

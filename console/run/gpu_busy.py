@@ -4,6 +4,7 @@ requests in flight, starts per serving config. Read by `specdeck status`, `specd
 - start-up: `server_starting` → `server_ready` (or `server_failed`): the GPU holds a loading server, no work.
 - server up: `server_ready` → `server_stopped` (or the end of the events while it is still up).
 - requests in flight: the `server_busy` spans the runner records around every phase that sends requests
+  (and, for a phase still under way, the time since its cell entered speed, smoke or full)
   (speed, smoke and full of each benchmark), merged where they overlap (a stage's benchmarks run side by side)
   and clipped to server-up time. A span includes what a phase does
   between requests (building prompts, an eval framework's own start-up: ~3 s for lm-eval), so it is an upper
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from console.events import (
+    CellStateChanged,
     Event,
     RunFinished,
     ServerBusy,
@@ -44,14 +46,18 @@ class GpuBusy:
     open_up: int = 0
     """Servers still up at `end` (their up-time grows while nothing is logged: a server held for approval)."""
     open_starting: int = 0
+    open_busy: int = 0
+    """Servers with a phase under way at `end` (its `server_busy` span is recorded only when it ends)."""
 
     def at(self, now: float) -> GpuBusy:
-        """The figure carried forward to `now` (no event since `end`): open up-time and start-up keep counting."""
+        """The figure carried forward to `now` (no event since `end`): open up-time, start-up and phases under way
+        keep counting."""
         dt = now - self.end
         if dt <= 0 or not (self.open_up or self.open_starting):
             return self
         return replace(self, wall_s=self.wall_s + dt, up_s=self.up_s + dt * self.open_up,
-                       startup_s=self.startup_s + dt * self.open_starting, end=now)
+                       startup_s=self.startup_s + dt * self.open_starting,
+                       busy_s=self.busy_s + dt * min(self.open_busy, self.open_up), end=now)
 
     @property
     def busy_share(self) -> float | None:
@@ -99,11 +105,23 @@ class GpuBusyFold:
     startup_s: float = 0.0
     spans: list[tuple[str, float, float]] = field(default_factory=list)
     starts: dict[str, int] = field(default_factory=dict)
+    key_of: dict[str, str] = field(default_factory=dict)
+    """Serving config (a cell id without context and concurrency) → its server's serving key."""
+    phase_since: dict[str, tuple[str, float]] = field(default_factory=dict)
+    """Cells in speed, smoke or full: their serving key and since when (their span is not recorded yet)."""
 
     def add(self, e: Event) -> None:
         ts = e.ts
         self.first = ts if self.first is None else min(self.first, ts)
         self.last = ts if self.last is None else max(self.last, ts)
+        if isinstance(e, (ServerStarting, ServerReady)) and e.cell_id:
+            self.key_of[_config(e.cell_id)] = e.serving_key
+        if isinstance(e, CellStateChanged) and e.cell_id:
+            key = self.key_of.get(_config(e.cell_id))
+            if e.new in BUSY_STATES and key is not None:
+                self.phase_since[e.cell_id] = (key, ts)
+            else:
+                self.phase_since.pop(e.cell_id, None)
         if isinstance(e, ServerStarting):
             self.starting[e.serving_key] = ts
             self.starts[e.serving_key] = self.starts.get(e.serving_key, 0) + 1
@@ -117,6 +135,7 @@ class GpuBusyFold:
             began = self.up_since.pop(e.serving_key, None)
             if began is not None:
                 self.up.setdefault(e.serving_key, []).append((began, ts))
+            self._close_phases(ts, e.serving_key)
         elif isinstance(e, ServerBusy):
             start = float(e.started or ts)
             self.spans.append((e.serving_key, start, start + float(e.seconds or 0.0)))
@@ -124,6 +143,14 @@ class GpuBusyFold:
             for k, began in list(self.up_since.items()):
                 self.up.setdefault(k, []).append((began, ts))
             self.up_since.clear()
+            self._close_phases(ts)
+
+    def _close_phases(self, ts: float, key: str | None = None) -> None:
+        """Phases under way on a server that stopped (or a run that finished) were busy until then."""
+        for cell, (k, since) in list(self.phase_since.items()):
+            if key is None or k == key:
+                self.spans.append((k, since, max(since, ts)))
+                del self.phase_since[cell]
 
     def figure(self, now: float | None = None) -> GpuBusy:
         end = now if now is not None else (self.last or 0.0)
@@ -132,13 +159,25 @@ class GpuBusyFold:
             up.setdefault(k, []).append((began, max(began, end)))
         up_s = sum(b - a for iv in up.values() for a, b in iv)
         busy = 0.0
-        for key, a, b in merged(self.spans):
+        under_way = [(key, since, max(since, end)) for key, since in self.phase_since.values()]
+        for key, a, b in merged([*self.spans, *under_way]):
             for ua, ub in up.get(key, []):
                 busy += max(0.0, min(b, ub) - max(a, ua))
         startup = self.startup_s + sum(max(0.0, end - t) for t in self.starting.values())
         wall = (end - self.first) if self.first is not None else 0.0
         return GpuBusy(wall, up_s, startup, min(busy, up_s), dict(self.starts), end=end,
-                       open_up=len(self.up_since), open_starting=len(self.starting))
+                       open_up=len(self.up_since), open_starting=len(self.starting),
+                       open_busy=len({key for key, _ in self.phase_since.values() if key in self.up_since}))
+
+
+BUSY_STATES = ("speed", "smoke", "full")
+"""Cell states in which the runner sends requests to the cell's server."""
+
+
+def _config(cell_id: str) -> str:
+    """A cell's serving config: its id without context and concurrency (`m.bf16.ar.short.c1` → `m.bf16.ar`)."""
+    parts = cell_id.split(".")
+    return ".".join(parts[:-2]) if len(parts) >= 5 else cell_id
 
 
 def merged(spans: Iterable[tuple[str, float, float]]) -> list[tuple[str, float, float]]:

@@ -127,3 +127,21 @@ def test_what_the_window_line_says_at_each_moment() -> None:
     assert "0:00" in closed and "approving still works and starts it again" in closed and "2.0 min" in closed
     assert "no server is kept warm" in window_text(WindowClock(None))
     assert "no runner is active" in window_text(WindowClock(300.0, "k", runner_alive=False))
+
+
+async def test_y_on_a_cell_with_nothing_to_decide_reviews_the_one_that_waits(tmp_path) -> None:
+    """The header says "1 awaiting approval (y)"; with the cursor on another cell (a done one, or the first
+    row), `y` opened that cell's dialog: the demo in tmux kept reviewing AR's finished run while draft-exact
+    waited. It now reviews the waiting cell and moves the cursor to it."""
+    _, run_dir = two_bench_run(tmp_path)
+    app = SpecdeckApp(run_dir, runs_root=run_dir.parent, launcher=InProcessLauncher())
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_for(pilot, lambda: state_of(app, AR1) == "awaiting_approval", what="the run")
+        other = next(c for c in app.screen.matrix.visible_ids if c != AR1)
+        await goto(pilot, other)
+        assert app.screen.matrix.current_cell_id == other
+        await pilot.press("y")
+        assert isinstance(app.screen, ApprovalDialog)
+        assert f"full run of {AR1}" in screen_text(app)
+        await pilot.press("escape")
+        assert app.screen.matrix.current_cell_id == AR1

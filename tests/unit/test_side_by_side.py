@@ -90,3 +90,29 @@ def test_progress_of_side_by_side_phases_is_summed() -> None:
     assert summed_progress({}) is None
     assert summed_progress({"smoke:toy-mcq": (3, 5)}) == ("smoke:toy-mcq", 3, 5)
     assert summed_progress({"smoke:toy-mcq": (3, 5), "smoke:toy-mcq-lm": (0, 5)}) == ("smoke (2 benchmarks)", 3, 10)
+
+
+def test_a_phase_under_way_counts_as_busy() -> None:
+    """The console's header said "GPU busy 0% of 30 s up" through a whole speed phase: a phase's span is recorded
+    when it ends. A cell in speed, smoke or full counts from its state change; the span, once recorded, replaces
+    it (no double count), and a server that stops closes it."""
+    from console.events import CellStateChanged
+
+    cell = "m.fp32.ar.short.c1"
+    events = [ServerStarting(serving_key="k", cell_id=cell, ts=0.0),
+              ServerReady(serving_key="k", cell_id=cell, ts=10.0),
+              CellStateChanged(cell_id="m.fp32.ar.short.c8", old="planned", new="speed", ts=12.0)]  # same config
+    assert gpu_busy(events, now=13.0).busy_s == pytest.approx(1.0)  # under way, through its config's server
+    events += [ServerBusy(serving_key="k", phase="speed", started=12.0, seconds=2.0, ts=14.0),
+               CellStateChanged(cell_id="m.fp32.ar.short.c8", old="speed", new="done", ts=14.0)]
+    assert gpu_busy(events, now=18.0).busy_s == pytest.approx(2.0)
+    events.append(CellStateChanged(cell_id=cell, old="serving", new="speed", ts=20.0))
+    fig = gpu_busy(events, now=30.0)
+    assert fig.busy_s == pytest.approx(2.0 + 10.0) and fig.open_busy == 1
+    assert fig.at(40.0).busy_s == pytest.approx(2.0 + 20.0)  # carried forward while nothing is logged
+    events += [ServerBusy(serving_key="k", phase="speed", started=20.0, seconds=25.0, ts=45.0),
+               CellStateChanged(cell_id=cell, old="speed", new="smoke_passed", ts=45.0)]
+    assert gpu_busy(events, now=60.0).busy_s == pytest.approx(2.0 + 25.0)
+    events += [CellStateChanged(cell_id=cell, old="smoke_passed", new="full", ts=60.0),
+               ServerStopped(serving_key="k", ts=70.0)]
+    assert gpu_busy(events, now=90.0).busy_s == pytest.approx(2.0 + 25.0 + 10.0)
