@@ -88,7 +88,7 @@ def best_k(curves: pd.DataFrame) -> pd.DataFrame:
 
 def best_k_call(best: pd.Series, others: pd.DataFrame) -> str:
     """Whether the repeats separate the best k from the others: "clear" when its slowest repeat beats every
-    other k's fastest; "within the spread" when they overlap; "one repeat: unknown" with one repeat per point
+    other k's fastest; "no: overlap" when they overlap; "? one repeat" with one repeat per point
     (min = max): no spread to judge by, and a few per cent between two k can be the box's noise (docs/models.md:
     the demo's best k changed from run to run)."""
     def fnum(x: Any) -> float:
@@ -101,5 +101,5 @@ def best_k_call(best: pd.Series, others: pd.DataFrame) -> str:
     lo = [fnum(r["tok_s_min"]) for r in pts]
     hi = [fnum(r["tok_s_max"]) for r in pts]
     if any(math.isnan(v) for v in lo + hi) or all(a == b for a, b in zip(lo, hi, strict=True)):
-        return "one repeat: unknown"
-    return "clear" if lo[0] > max(hi[1:]) else "within the spread"
+        return "? one repeat"
+    return "yes" if lo[0] > max(hi[1:]) else "no: overlap"

@@ -85,12 +85,12 @@ def test_best_k_says_whether_the_repeats_separate_it() -> None:
         return best_k(k_curves(normalize(pd.DataFrame(rows)))).iloc[0]
 
     clear = curve({2: (20, 21, 22), 4: (28, 29, 30), 8: (25, 26, 27)})
-    assert clear["best_k"] == 4 and clear["next_k"] == 8 and clear["call"] == "clear"
+    assert clear["best_k"] == 4 and clear["next_k"] == 8 and clear["call"] == "yes"
     assert clear["margin"] == pytest.approx(29 / 26 - 1)
     overlap = curve({2: (25, 29.8, 31), 4: (26, 29.5, 32), 8: (27, 29.4, 30)})
-    assert overlap["best_k"] == 2 and overlap["call"] == "within the spread"
+    assert overlap["best_k"] == 2 and overlap["call"] == "no: overlap"
     one = curve({2: (26.1, 26.1, 26.1), 4: (29.3, 29.3, 29.3), 8: (31.5, 31.5, 31.5)})  # run B of the demo
-    assert one["best_k"] == 8 and one["call"] == "one repeat: unknown"
+    assert one["best_k"] == 8 and one["call"] == "? one repeat"
     assert one["margin"] == pytest.approx(31.5 / 29.3 - 1)
 
 
