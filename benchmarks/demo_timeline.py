@@ -14,6 +14,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from console.experiment.cells import config_of
 from console.run.eventlog import read_events
 
 
@@ -31,7 +32,7 @@ def timeline(run_dir: Path) -> tuple[list[tuple[str, dict[str, float]]], float]:
         d = e.to_dict()
         kind, key = d["kind"], d.get("serving_key")
         cell = d.get("cell_id") or ""
-        config = cell.rsplit(".", 2)[0] if cell.count(".") >= 4 else cell
+        config = config_of(cell)
         if kind == "server_starting":
             starting[key] = e.ts
             if config not in order:

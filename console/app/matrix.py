@@ -89,6 +89,12 @@ def runner_text(snap: RunSnapshot, launching: bool, now: float | None = None) ->
     return "[dim]no runner active[/]"
 
 
+def awaiting_decision(snap: RunSnapshot) -> list[str]:
+    """Cells of the run waiting for the operator's approval with no decision queued (the header's "N awaiting
+    approval (y)")."""
+    return [c.cell_id for c in snap.cells if c.in_run and c.state is CellState.AWAITING_APPROVAL and not c.pending]
+
+
 def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launching: bool = False,
              now: float | None = None, runner_args: tuple[str, ...] = ()) -> str:
     if snap is None:
@@ -101,7 +107,7 @@ def run_line(snap: RunSnapshot | None, run_name: str | None, toy: bool, launchin
     else:
         parts.append(f"run {run_name}")
         parts.append(runner_text(snap, launching, now))
-        waiting = sum(1 for c in snap.cells if c.in_run and c.state is CellState.AWAITING_APPROVAL and not c.pending)
+        waiting = len(awaiting_decision(snap))
         if waiting:
             parts.append(f"[b yellow]{waiting} awaiting approval (y)[/]")
         queued = sum(1 for c in snap.cells if c.pending == "start" and (not c.in_run or not c.state.terminal))
@@ -269,12 +275,11 @@ class MatrixScreen(Screen[None]):
         snap = self.run_view.snapshot if self.run_view else None
         here = snap.cell(cid) if snap and cid else None
         if snap is not None and (here is None or here.state is not CellState.AWAITING_APPROVAL):
-            waiting = [c.cell_id for c in snap.cells
-                       if c.in_run and c.state is CellState.AWAITING_APPROVAL and not c.pending]
-            shown = [w for w in waiting if w in list(self.matrix.visible_ids)]
+            visible = list(self.matrix.visible_ids)
+            shown = [w for w in awaiting_decision(snap) if w in visible]
             if shown:
                 cid = shown[0]
-                self.matrix.move_cursor(row=list(self.matrix.visible_ids).index(cid))
+                self.matrix.move_cursor(row=visible.index(cid))
         if cid:
             self.post_message(ReviewCell(cid))
 

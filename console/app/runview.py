@@ -31,6 +31,7 @@ from console.events import (
     SpeedMeasured,
     UnknownEvent,
 )
+from console.experiment.cells import config_of
 from console.run.cli_output import describe
 from console.run.folder import RunFolder
 from console.run.gpu_busy import GpuBusy, GpuBusyFold
@@ -178,7 +179,7 @@ class ApprovalWindow:
     def config(self) -> str:
         """The serving config as the operator reads it: the cell id without context and concurrency
         (`tiny.bf16.ar`; the serving key itself is a hash)."""
-        return self.cell_id.rsplit(".", 2)[0]
+        return config_of(self.cell_id)
 
     def left(self, now: float | None = None) -> float:
         return max(0.0, self.until - (time.time() if now is None else now))

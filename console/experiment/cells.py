@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from itertools import product
+from typing import Any
 
 from console import methods
 from console.experiment.rules import rule_matches, unmatched
@@ -17,6 +18,14 @@ from console.experiment.schema import (
     Serving,
     Technique,
 )
+
+
+def config_of(cell_id: Any) -> str:
+    """A cell's serving configuration: its id without context and concurrency
+    (`tiny.bf16.draft-exact-k4.short.c1` → `tiny.bf16.draft-exact-k4`); other ids stay whole."""
+    text = str(cell_id)
+    parts = text.split(".")
+    return ".".join(parts[:-2]) if len(parts) >= 5 and parts[-1].startswith("c") else text
 
 
 @dataclass(frozen=True)

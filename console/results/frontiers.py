@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from console.experiment.cells import config_of
 from console.results.columns import eq, normalize
 
 
@@ -32,14 +33,6 @@ def pareto_mask(xs: Sequence[float], ys: Sequence[float]) -> list[bool]:
         out.append(not any(j != i and not (math.isnan(a) or math.isnan(b)) and a >= x and b >= y
                            and (a > x or b > y) for j, (a, b) in enumerate(pts)))
     return out
-
-
-def config_of(cell_id: Any) -> str:
-    """A cell's serving configuration: its id without context and concurrency
-    (`tiny.bf16.draft-exact-k4.short.c1` → `tiny.bf16.draft-exact-k4`); other ids stay whole."""
-    text = str(cell_id)
-    parts = text.split(".")
-    return ".".join(parts[:-2]) if len(parts) >= 5 and parts[-1].startswith("c") else text
 
 
 SPEED_ACCURACY_COLUMNS = ("benchmark", "framework", "stage", "config", "technique", "k", "model", "precision",

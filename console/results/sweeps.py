@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from console.results.columns import eq, normalize
-from console.results.derive import speedup_table
+from console.results.derive import _num, speedup_table
 
 CURVE_KEYS: tuple[str, ...] = ("run_id", "model", "precision", "sweep", "context", "concurrency", "category")
 CURVE_COLUMNS: tuple[str, ...] = (
@@ -87,19 +87,13 @@ def best_k(curves: pd.DataFrame) -> pd.DataFrame:
 
 
 def best_k_call(best: pd.Series, others: pd.DataFrame) -> str:
-    """Whether the repeats separate the best k from the others: "clear" when its slowest repeat beats every
+    """Whether the repeats separate the best k from the others: "yes" when its slowest repeat beats every
     other k's fastest; "no: overlap" when they overlap; "? one repeat" with one repeat per point
     (min = max): no spread to judge by, and a few per cent between two k can be the box's noise (docs/models.md:
     the demo's best k changed from run to run)."""
-    def fnum(x: Any) -> float:
-        try:
-            return float(x)
-        except (TypeError, ValueError):
-            return math.nan
-
     pts = [best, *(r for _, r in others.iterrows())]
-    lo = [fnum(r["tok_s_min"]) for r in pts]
-    hi = [fnum(r["tok_s_max"]) for r in pts]
+    lo = [_num(r["tok_s_min"]) for r in pts]
+    hi = [_num(r["tok_s_max"]) for r in pts]
     if any(math.isnan(v) for v in lo + hi) or all(a == b for a, b in zip(lo, hi, strict=True)):
         return "? one repeat"
     return "yes" if lo[0] > max(hi[1:]) else "no: overlap"

@@ -4,9 +4,9 @@ requests in flight, starts per serving config. Read by `specdeck status`, `specd
 - start-up: `server_starting` → `server_ready` (or `server_failed`): the GPU holds a loading server, no work.
 - server up: `server_ready` → `server_stopped` (or the end of the events while it is still up).
 - requests in flight: the `server_busy` spans the runner records around every phase that sends requests
-  (and, for a phase still under way, the time since its cell entered speed, smoke or full)
-  (speed, smoke and full of each benchmark), merged where they overlap (a stage's benchmarks run side by side)
-  and clipped to server-up time. A span includes what a phase does
+  (speed, smoke and full of each benchmark; for a phase still under way, the time since its cell entered that
+  state), merged where they overlap (a stage's benchmarks run side by side) and clipped to server-up time. A
+  span includes what a phase does
   between requests (building prompts, an eval framework's own start-up: ~3 s for lm-eval), so it is an upper
   bound, close for the built-in evals, which send their items back to back.
 - starts per config: `server_starting` events per serving key (1.0 = every config started once).
@@ -29,6 +29,7 @@ from console.events import (
     ServerStarting,
     ServerStopped,
 )
+from console.experiment.cells import config_of
 from console.units import human_seconds
 
 
@@ -115,9 +116,9 @@ class GpuBusyFold:
         self.first = ts if self.first is None else min(self.first, ts)
         self.last = ts if self.last is None else max(self.last, ts)
         if isinstance(e, (ServerStarting, ServerReady)) and e.cell_id:
-            self.key_of[_config(e.cell_id)] = e.serving_key
+            self.key_of[config_of(e.cell_id)] = e.serving_key
         if isinstance(e, CellStateChanged) and e.cell_id:
-            key = self.key_of.get(_config(e.cell_id))
+            key = self.key_of.get(config_of(e.cell_id))
             if e.new in BUSY_STATES and key is not None:
                 self.phase_since[e.cell_id] = (key, ts)
             else:
@@ -172,12 +173,6 @@ class GpuBusyFold:
 
 BUSY_STATES = ("speed", "smoke", "full")
 """Cell states in which the runner sends requests to the cell's server."""
-
-
-def _config(cell_id: str) -> str:
-    """A cell's serving config: its id without context and concurrency (`m.bf16.ar.short.c1` → `m.bf16.ar`)."""
-    parts = cell_id.split(".")
-    return ".".join(parts[:-2]) if len(parts) >= 5 else cell_id
 
 
 def merged(spans: Iterable[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
